@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   trains and tests the headline method on the built-in synthetic dataset
+#   make test   runs the test suite
+# Each creates .venv and installs the project into it first if that has not been done.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# torch builds that lie on this workplace's disk (pip takes them without downloading).
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),aarch64)
+TORCH_PINS := torch==2.9.1 torchvision==0.24.1
+else
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+endif
+
+.PHONY: demo test install sweep benchmarks clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/anonpriv fit --config configs/raw.yaml
+	$(BIN)/anonpriv test --config configs/raw.yaml --ckpt_path last
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf runs lightning_logs .pytest_cache

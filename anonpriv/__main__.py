@@ -1,0 +1,3 @@
+from anonpriv.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The ``anonpriv`` command: LightningCLI ``fit | validate | test | predict`` for every method.
+
+Two conveniences on top of LightningCLI:
+
+* a TensorBoard logger configured with ``name: auto`` is named after the method
+  (``baselines.RawBaseline`` -> ``raw``), so every method's runs land in ``runs/<method>/version_N``;
+* ``--ckpt_path last`` picks the newest ``last.ckpt`` under that folder, so ``anonpriv test`` can
+  follow ``anonpriv fit`` without copying paths around.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from anonpriv.data import VideoPrivacyDataModule
+from anonpriv.methods import AnonymizationMethod
+from anonpriv.metrics import PrivacyUtilityMetrics
+
+
+def method_short_name(class_path: str) -> str:
+    """``baselines.RawBaseline`` -> ``raw``; ``anonpriv.methods.TokenPruningMethod`` -> ``token_pruning``."""
+    name = class_path.rsplit(".", 1)[-1]
+    name = re.sub(r"(Baseline|Method)$", "", name) or name
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def newest_last_checkpoint(run_root: Path) -> Path:
+    """The most recent ``last.ckpt`` below ``run_root`` (``runs/<method>``)."""
+    candidates = sorted(run_root.glob("**/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(
+            f"--ckpt_path last: no last.ckpt under {str(run_root)!r}. Run `anonpriv fit` with the same "
+            "config first, or pass the path of a checkpoint."
+        )
+    return candidates[-1]
+
+
+class AnonprivCLI(LightningCLI):
+    """LightningCLI with the shared DataModule, the shared metrics callback and label-space links.
+
+    Any subclass of :class:`AnonymizationMethod` is chosen with ``model.class_path``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("seed_everything_default", 0)
+        super().__init__(AnonymizationMethod, VideoPrivacyDataModule, *args, **kwargs)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
+        for name in ("num_actions", "num_privacy", "action_names", "privacy_names"):
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config.trainer.get("logger")
+        init_args = getattr(logger, "init_args", None) if logger is not None and not isinstance(logger, bool) else None
+        if init_args is not None and init_args.get("name") == "auto":
+            init_args.name = method_short_name(config.model.class_path)
+
+    def _resolve_last_checkpoint(self) -> None:
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") != "last":
+            return
+        logger = self.trainer.logger
+        if isinstance(logger, TensorBoardLogger):
+            run_root = Path(logger.root_dir)
+        else:
+            run_root = Path(self.trainer.default_root_dir)
+        config["ckpt_path"] = str(newest_last_checkpoint(run_root))
+        print(f"anonpriv: --ckpt_path last -> {config['ckpt_path']}", file=sys.stderr)
+
+    def before_fit(self) -> None:
+        self._resolve_last_checkpoint()
+
+    def before_validate(self) -> None:
+        self._resolve_last_checkpoint()
+
+    def before_test(self) -> None:
+        self._resolve_last_checkpoint()
+
+    def before_predict(self) -> None:
+        self._resolve_last_checkpoint()
+
+
+def main(argv: list[str] | None = None) -> None:
+    AnonprivCLI(args=argv)
+
+
+if __name__ == "__main__":
+    main()

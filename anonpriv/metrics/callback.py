@@ -1,0 +1,162 @@
+"""One metrics Callback for every method: top-1, cMAP, F1 on val and test, results file on test.
+
+A method's ``validation_step`` / ``test_step`` returns a mapping with
+
+* ``action_logits`` (B, K): the utility model's output on the anonymized clip, and
+* ``privacy_logits`` (B, P), or a mapping ``{attacker_name: (B, P)}`` for a panel of attackers.
+
+The callback reads labels and ids from the batch, averages probabilities over the clips of one
+video, and logs ``{stage}/top1``, ``{stage}/cmap`` and ``{stage}/f1`` (fractions in [0, 1]). With a
+panel it also logs ``{stage}/cmap/<attacker>`` and reports the *highest* privacy score as the
+headline (the worst case for the anonymizer). On test it writes ``results.json`` and
+``results.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from anonpriv.metrics.functional import action_top1, average_by_video, privacy_scores
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.action_probs: list[torch.Tensor] = []
+        self.privacy_probs: dict[str, list[torch.Tensor]] = {}
+        self.actions: list[torch.Tensor] = []
+        self.privacy: list[torch.Tensor] = []
+
+
+class PrivacyUtilityMetrics(pl.Callback):
+    """Computes and logs the protocol's metrics for whichever method is being run.
+
+    Args:
+        results_dir: where ``results.json`` / ``results.csv`` go on test; defaults to the
+            logger's run folder (``trainer.log_dir``).
+        threshold: probability above which an attribute counts as predicted (F1).
+    """
+
+    def __init__(self, results_dir: str | None = None, threshold: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold={threshold} must lie strictly between 0 and 1.")
+        self.results_dir = results_dir
+        self.threshold = threshold
+        self._buffers: dict[str, _Buffer] = {}
+        self.last_results: dict[str, dict] = {}
+
+    # -- collection -------------------------------------------------------------------------
+    def _reset(self, stage: str) -> None:
+        self._buffers[stage] = _Buffer()
+
+    def _collect(self, stage: str, outputs, batch: Mapping) -> None:
+        if not isinstance(outputs, Mapping) or "action_logits" not in outputs or "privacy_logits" not in outputs:
+            raise TypeError(
+                f"{stage}_step must return a dict with 'action_logits' and 'privacy_logits' for "
+                "PrivacyUtilityMetrics; got "
+                f"{type(outputs).__name__ if not isinstance(outputs, Mapping) else sorted(outputs)}."
+            )
+        buf = self._buffers.setdefault(stage, _Buffer())
+        buf.ids.extend(str(i) for i in batch["id"])
+        buf.action_probs.append(outputs["action_logits"].detach().float().softmax(-1).cpu())
+        privacy = outputs["privacy_logits"]
+        panel = privacy if isinstance(privacy, Mapping) else {"budget": privacy}
+        for name, logits in panel.items():
+            buf.privacy_probs.setdefault(name, []).append(logits.detach().float().sigmoid().cpu())
+        buf.actions.append(batch["action"].detach().cpu())
+        buf.privacy.append(batch["privacy"].detach().float().cpu())
+
+    # -- computation ------------------------------------------------------------------------
+    def compute(self, stage: str, privacy_names: list[str]) -> dict:
+        """The metrics of everything collected for ``stage`` since its epoch started."""
+        buf = self._buffers.get(stage)
+        if buf is None or not buf.ids:
+            return {}
+        names = list(buf.privacy_probs)
+        per_clip = [torch.cat(buf.action_probs), torch.cat(buf.actions), torch.cat(buf.privacy)]
+        per_clip += [torch.cat(buf.privacy_probs[n]) for n in names]
+        videos, averaged = average_by_video(buf.ids, *per_clip)
+        action_probs, actions, privacy = averaged[:3]
+        results: dict = {
+            "num_videos": len(videos),
+            "num_clips": len(buf.ids),
+            "top1": action_top1(action_probs, actions.long()),
+            "attackers": {},
+        }
+        for name, probs in zip(names, averaged[3:]):
+            results["attackers"][name] = privacy_scores(probs, privacy, privacy_names, self.threshold).as_dict()
+        worst = max(results["attackers"], key=lambda n: _nan_low(results["attackers"][n]["cmap"]))
+        results["cmap"] = results["attackers"][worst]["cmap"]
+        results["f1"] = max(_nan_low(a["f1"]) for a in results["attackers"].values())
+        results["worst_attacker"] = worst
+        results["excluded_attributes"] = results["attackers"][worst]["excluded"]
+        return results
+
+    def _log(self, stage: str, pl_module: pl.LightningModule, results: dict) -> None:
+        if not results:
+            return
+        metrics = {f"{stage}/top1": results["top1"], f"{stage}/cmap": results["cmap"], f"{stage}/f1": results["f1"]}
+        if len(results["attackers"]) > 1:
+            for name, scores in results["attackers"].items():
+                metrics[f"{stage}/cmap/{name}"] = scores["cmap"]
+                metrics[f"{stage}/f1/{name}"] = scores["f1"]
+        pl_module.log_dict(metrics, prog_bar=False, sync_dist=False)
+
+    def _privacy_names(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[str]:
+        names = getattr(pl_module, "privacy_names", None) or getattr(trainer.datamodule, "privacy_names", None)
+        if names is None:
+            raise AttributeError("PrivacyUtilityMetrics needs privacy_names on the model or the DataModule.")
+        return list(names)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._reset("val")
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._reset("test")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect("val", outputs, batch)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect("test", outputs, batch)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        results = self.compute("val", self._privacy_names(trainer, pl_module))
+        self._log("val", pl_module, results)
+        self.last_results["val"] = results
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        results = self.compute("test", self._privacy_names(trainer, pl_module))
+        self._log("test", pl_module, results)
+        results["method"] = type(pl_module).__name__
+        self.last_results["test"] = results
+        out_dir = self.results_dir or trainer.log_dir or trainer.default_root_dir
+        if out_dir and trainer.is_global_zero:
+            write_results(results, Path(out_dir))
+
+
+def _nan_low(value: float) -> float:
+    return -math.inf if value is None or math.isnan(value) else value
+
+
+def write_results(results: dict, out_dir: Path) -> None:
+    """``results.json`` (everything) and ``results.csv`` (one row per attacker) in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    with open(out_dir / "results.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["method", "attacker", "top1", "cmap", "f1", "num_videos", "excluded_attributes"])
+        for name, scores in results["attackers"].items():
+            writer.writerow([
+                results.get("method", ""), name, f"{results['top1']:.6f}", f"{scores['cmap']:.6f}",
+                f"{scores['f1']:.6f}", results["num_videos"], ";".join(scores["excluded"]),
+            ])

@@ -1,0 +1,51 @@
+"""Small registries of model factories, timm style: ``@register_utility_model`` / ``create_*``.
+
+Utility models map a clip (B, C, T, H, W) to action logits (B, num_classes). Privacy models map a
+clip to attribute logits (B, num_attributes). Methods and the evaluation protocol build their
+components by registered name, so configs and checkpoints only ever hold plain strings and dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+_UTILITY: dict[str, Callable[..., nn.Module]] = {}
+_PRIVACY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_utility_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    _UTILITY[fn.__name__] = fn
+    return fn
+
+
+def register_privacy_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    _PRIVACY[fn.__name__] = fn
+    return fn
+
+
+def _create(table: dict, kind: str, name: str, num_outputs: int, kwargs: dict | None) -> nn.Module:
+    if name not in table:
+        raise ValueError(f"unknown {kind} model {name!r}: registered ones are {sorted(table)}.")
+    if num_outputs < 1:
+        raise ValueError(f"a {kind} model needs at least one output, got {num_outputs}.")
+    return table[name](num_outputs, **(kwargs or {}))
+
+
+def create_utility_model(name: str, num_classes: int, kwargs: dict | None = None) -> nn.Module:
+    """Build the registered action model ``name`` with ``num_classes`` outputs."""
+    return _create(_UTILITY, "utility", name, num_classes, kwargs)
+
+
+def create_privacy_model(name: str, num_attributes: int, kwargs: dict | None = None) -> nn.Module:
+    """Build the registered privacy model ``name`` with ``num_attributes`` outputs."""
+    return _create(_PRIVACY, "privacy", name, num_attributes, kwargs)
+
+
+def list_utility_models() -> list[str]:
+    return sorted(_UTILITY)
+
+
+def list_privacy_models() -> list[str]:
+    return sorted(_PRIVACY)

@@ -1,0 +1,96 @@
+"""Action (utility) models: clip (B, C, T, H, W) in [0, 1] -> action logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from anonpriv.models.registry import register_utility_model
+from anonpriv.models.weights import load_local_weights
+
+# Kinetics statistics used by torchvision's video models.
+_KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+_KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+
+class Normalize(nn.Module):
+    """Per-channel normalisation of a (B, C, ...) tensor."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean), persistent=False)
+        self.register_buffer("std", torch.tensor(std), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
+
+
+def _conv3d_block(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm3d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class TinyC3D(nn.Module):
+    """A four-layer 3D CNN that trains on CPU in minutes; handles any T, H, W."""
+
+    def __init__(
+        self, num_classes: int, width: int = 16, in_channels: int = 3, dropout: float = 0.1, motion: bool = True
+    ) -> None:
+        super().__init__()
+        self.normalize = Normalize((0.5,) * in_channels, (0.25,) * in_channels)
+        self.motion = motion
+        stem_in = 2 * in_channels if motion else in_channels
+        self.features = nn.Sequential(
+            _conv3d_block(stem_in, width, (1, 2, 2)),
+            _conv3d_block(width, 2 * width, (2, 2, 2)),
+            _conv3d_block(2 * width, 4 * width, (2, 2, 2)),
+            _conv3d_block(4 * width, 4 * width, (1, 1, 1)),
+            nn.AdaptiveAvgPool3d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * width, num_classes))
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        x = self.normalize(video)
+        if self.motion:
+            # Temporal differences as extra channels make motion salient to a small network.
+            diff = torch.diff(x, dim=2, prepend=x[:, :, :1])
+            x = torch.cat([x, diff], dim=1)
+        return self.head(self.features(x))
+
+
+@register_utility_model
+def c3d_tiny(num_classes: int, width: int = 16, dropout: float = 0.1, motion: bool = True) -> nn.Module:
+    """:class:`TinyC3D`, the CPU default."""
+    return TinyC3D(num_classes, width=width, dropout=dropout, motion=motion)
+
+
+class TorchvisionVideoClassifier(nn.Module):
+    """A torchvision video model with Kinetics normalisation in front."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.normalize = Normalize(_KINETICS_MEAN, _KINETICS_STD)
+        self.backbone = backbone
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalize(video))
+
+
+@register_utility_model
+def r3d_18(num_classes: int, weights_file: str | None = None) -> nn.Module:
+    """torchvision's R3D-18 (the literature's utility model at 16 x 112 x 112).
+
+    ``weights_file``: a local copy of Kinetics-400 weights (e.g. ``r3d_18-b3b3357e.pth``); the
+    classifier is replaced for ``num_classes``.
+    """
+    from torchvision.models.video import r3d_18 as tv_r3d_18
+
+    backbone = tv_r3d_18(weights=None, num_classes=num_classes)
+    if weights_file:
+        load_local_weights(backbone, weights_file, skip_prefixes=("fc.",))
+    return TorchvisionVideoClassifier(backbone)

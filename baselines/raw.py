@@ -1,0 +1,14 @@
+"""raw: the identity anonymizer. Upper bound on utility and on leakage; every table's reference."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from anonpriv.methods.base import AnonymizationMethod
+
+
+class RawBaseline(AnonymizationMethod):
+    """No anonymization: ``f_T`` and ``f_B`` are trained on the raw clips."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(anonymizer=nn.Identity(), **kwargs)

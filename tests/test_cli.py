@@ -1,0 +1,54 @@
+"""The command line: errors for bad input name the problem and the fix; fit then test works."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anonpriv.cli import AnonprivCLI, method_short_name, newest_last_checkpoint
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TINY = str(CONFIGS / "data" / "synthetic_tiny.yaml")
+
+
+def _quiet(tmp_path):
+    return ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.logger.init_args.save_dir", str(tmp_path)]
+
+
+def test_unknown_config_key_is_rejected_by_name(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  class_path: baselines.RawBaseline\n  init_args:\n    learning_rat: 0.1\n")
+    with pytest.raises(SystemExit):
+        AnonprivCLI(args=["fit", "--config", str(CONFIGS / "raw.yaml"), "--config", str(bad), "--data", TINY])
+    assert "learning_rat" in capsys.readouterr().err
+
+
+def test_impossible_clip_size_names_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="too small to draw a figure"):
+        AnonprivCLI(args=["fit", "--config", str(CONFIGS / "raw.yaml"), "--data", TINY,
+                          "--data.source.init_args.height", "8", *_quiet(tmp_path)])
+
+
+def test_test_without_a_checkpoint_says_run_fit_first(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Run `anonpriv fit`"):
+        AnonprivCLI(args=["test", "--config", str(CONFIGS / "raw.yaml"), "--data", TINY, "--ckpt_path", "last",
+                          *_quiet(tmp_path)])
+
+
+def test_fit_then_test_last_checkpoint_writes_results(tmp_path):
+    args = ["--config", str(CONFIGS / "raw.yaml"), "--data", TINY, "--trainer.max_epochs", "1",
+            "--metrics.results_dir", str(tmp_path / "results"), *_quiet(tmp_path)]
+    AnonprivCLI(args=["fit", *args])
+    assert newest_last_checkpoint(tmp_path / "raw").is_file()  # logger named after the method
+    AnonprivCLI(args=["test", *args, "--ckpt_path", "last"])
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["method"] == "RawBaseline" and 0.0 <= results["top1"] <= 1.0
+    assert set(results["attackers"]["budget"]["per_attribute_ap"]) <= {
+        "face", "skin_color", "gender", "nudity", "relationship"}
+
+
+def test_method_short_names():
+    assert method_short_name("baselines.RawBaseline") == "raw"
+    assert method_short_name("anonpriv.methods.TokenPruningMethod") == "token_pruning"
+    assert method_short_name("baselines.BDQBaseline") == "bdq"
