@@ -55,7 +55,7 @@ class AnonprivCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
-        for name in ("num_actions", "num_privacy", "action_names", "privacy_names"):
+        for name in ("num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape"):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:

@@ -71,6 +71,11 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
     def num_privacy(self) -> int:
         return len(self.privacy_names)
 
+    @property
+    def clip_shape(self) -> list[int]:
+        """``[T, H, W]`` of every clip served (a list, so it stays a plain hyperparameter)."""
+        return list(self.source.clip_shape)
+
     def split(self, name: str) -> ClipDataset:
         """The (possibly label-filtered) dataset of split ``name``, built once."""
         if name not in self._datasets:

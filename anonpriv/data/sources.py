@@ -45,6 +45,11 @@ class VideoSource(abc.ABC):
     @abc.abstractmethod
     def privacy_names(self) -> list[str]: ...
 
+    @property
+    @abc.abstractmethod
+    def clip_shape(self) -> tuple[int, int, int]:
+        """``(T, H, W)`` of the clips this source yields (models size themselves from it)."""
+
     @abc.abstractmethod
     def dataset(self, split: str) -> ClipDataset:
         """The dataset of ``split`` (one of ``train``, ``val``, ``test``)."""
@@ -161,6 +166,11 @@ class SyntheticSource(VideoSource):
     @property
     def privacy_names(self) -> list[str]:
         return self.generator.privacy_names
+
+    @property
+    def clip_shape(self) -> tuple[int, int, int]:
+        g = self.generator
+        return (g.num_frames, g.height, g.width)
 
     def dataset(self, split: str) -> SyntheticClipDataset:
         if split not in SPLITS:

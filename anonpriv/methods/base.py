@@ -65,6 +65,8 @@ class AnonymizationMethod(pl.LightningModule):
         anonymizer: the ``f_A`` module, supplied by the subclass (not a config value).
         num_actions, num_privacy: label-space sizes, linked from the DataModule by the CLI.
         action_names, privacy_names: label names, linked from the DataModule by the CLI.
+        clip_shape: ``[T, H, W]`` of the training clips, linked from the DataModule by the CLI
+            (methods with position embeddings size themselves from it).
         utility_model, utility_kwargs: registered action model (``anonpriv.models``) and its options.
         privacy_model, privacy_kwargs: registered privacy model for ``f_B`` and its options.
         adversarial_loss: the privacy term the anonymizer phase adds: ``none``, ``entropy``
@@ -86,6 +88,7 @@ class AnonymizationMethod(pl.LightningModule):
         num_privacy: int = 1,
         action_names: list[str] | None = None,
         privacy_names: list[str] | None = None,
+        clip_shape: list[int] | None = None,
         utility_model: str = "c3d_tiny",
         utility_kwargs: dict | None = None,
         privacy_model: str = "frame_cnn_tiny",
@@ -116,6 +119,9 @@ class AnonymizationMethod(pl.LightningModule):
                 f"{len(self.action_names)} action names for {num_actions} actions or "
                 f"{len(self.privacy_names)} attribute names for {num_privacy} attributes"
             )
+        if clip_shape is not None and (len(clip_shape) != 3 or min(clip_shape) < 1):
+            raise ValueError(f"clip_shape={clip_shape} must be [T, H, W] with positive sizes.")
+        self.clip_shape = list(clip_shape) if clip_shape is not None else None
         self.anonymizer = anonymizer
         self.utility = create_utility_model(utility_model, num_actions, utility_kwargs)
         self.budget = create_privacy_model(privacy_model, num_privacy, privacy_kwargs)
@@ -224,6 +230,9 @@ class AnonymizationMethod(pl.LightningModule):
         self._train_step_count = self.trainer.global_step // max(1, len(self._active_phases()))
 
     _train_step_count = 0
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["anonpriv_method"] = f"{type(self).__module__}.{type(self).__qualname__}"
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluation_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
