@@ -12,6 +12,10 @@ from anonpriv.methods.base import AnonymizationMethod
 # Short name -> class path. A new method adds one line here and one config in configs/method/.
 METHODS: dict[str, str] = {
     "raw": "baselines.RawBaseline",
+    "blur": "baselines.BlurBaseline",
+    "downsample": "baselines.DownsampleBaseline",
+    "bdq": "baselines.BDQBaseline",
+    "spact": "baselines.SPActBaseline",
 }
 
 
