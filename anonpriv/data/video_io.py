@@ -1,0 +1,333 @@
+"""Reading and writing video files with PyAV, one job per function.
+
+torchvision >= 0.28 no longer reads video, so every decode in anonpriv goes through here.
+
+* :func:`probe_video` opens a file, reads its stream metadata and decodes the first frame: a
+  cheap check that the file is a readable video, plus the frame count, rate and size.
+* :func:`read_frames` decodes chosen frame indices to uint8 RGB (the dataset path).
+* :func:`iter_frames` streams every frame of a file as uint8 RGB (the ``anonpriv anonymize`` path).
+* :class:`VideoWriter` encodes uint8 RGB frames at a given rate, optionally with the audio of
+  another file.
+
+Threading: inside DataLoader worker processes PyAV decodes with ``SLICE`` threading on one thread
+(``FRAME``/``AUTO`` threading can hang there); on the main process it may use FFmpeg's own threads.
+Frames are always converted with ``to_ndarray(format="rgb24")``: RGB channel order, never BGR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".ogv")
+
+
+class VideoReadError(RuntimeError):
+    """A video file could not be opened or decoded; the message names the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learns about a file without decoding all of it.
+
+    ``num_frames`` comes from the container header when it has one, else from counting packets;
+    ``fps`` is the stream's average frame rate.
+    """
+
+    path: str
+    num_frames: int
+    fps: Fraction
+    width: int
+    height: int
+    has_audio: bool
+
+
+def _in_dataloader_worker() -> bool:
+    import torch.utils.data
+
+    return torch.utils.data.get_worker_info() is not None
+
+
+def _configure_decoder(stream, threads: int | None) -> None:
+    """Worker processes (or ``threads=1``): slice threading on one thread, which cannot hang.
+    Main process: FFmpeg picks (frame + slice threads) unless ``threads`` says otherwise."""
+    if threads == 1 or (threads is None and _in_dataloader_worker()):
+        stream.thread_type = "SLICE"
+        stream.thread_count = 1
+    else:
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads or 0
+
+
+def _open_video(path: str | os.PathLike):
+    """``(container, first video stream)``; raises :class:`VideoReadError` naming the file."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise VideoReadError(f"video {path!r} does not exist.")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise VideoReadError(f"cannot open video {path!r}: {error}. Is the file complete and a video?") from error
+    if not container.streams.video:
+        container.close()
+        raise VideoReadError(f"{path!r} has no video stream.")
+    return container, container.streams.video[0]
+
+
+def _count_packets(container, stream) -> int:
+    return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Open ``path``, read its video stream's metadata and decode its first frame.
+
+    Raises :class:`VideoReadError` (naming the file) when the file is not a decodable video.
+    """
+    container, stream = _open_video(path)
+    with container:
+        try:
+            stream.thread_type = "SLICE"
+            stream.thread_count = 1
+            width, height = stream.codec_context.width, stream.codec_context.height
+            fps = stream.average_rate or stream.guessed_rate or stream.base_rate
+            has_audio = bool(container.streams.audio)
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise VideoReadError(f"{str(path)!r} contains no decodable video frame.")
+            num_frames = stream.frames
+            if num_frames <= 0:  # header without a frame count (some mkv/webm): count packets
+                container.seek(0)
+                num_frames = _count_packets(container, stream)
+        except VideoReadError:
+            raise
+        except (av.FFmpegError, OSError, ValueError, StopIteration) as error:
+            raise VideoReadError(f"cannot decode video {str(path)!r}: {error}") from error
+    if width <= 0 or height <= 0 or num_frames <= 0:
+        raise VideoReadError(f"{str(path)!r} reports {num_frames} frames of {width}x{height}: not a usable video.")
+    return VideoInfo(str(path), int(num_frames), Fraction(fps) if fps else Fraction(25), width, height, has_audio)
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int], threads: int | None = None) -> np.ndarray:
+    """Decode the frames at ``indices`` (0-based, any order, repeats allowed) of ``path``.
+
+    Returns uint8 ``(len(indices), H, W, 3)`` RGB. Decoding runs from the start of the file and
+    stops after the largest index; only requested frames are converted to RGB. If the file ends
+    before an index (the header over-counted its frames, which happens with damaged files), that
+    index gets the last decoded frame. A file that decodes no frame at all, or a decoder error,
+    raises :class:`VideoReadError` naming the file.
+    """
+    wanted = np.asarray(indices, dtype=np.int64)
+    if wanted.size == 0:
+        raise ValueError("read_frames needs at least one frame index.")
+    if wanted.min() < 0:
+        raise ValueError(f"frame indices must be >= 0, got {int(wanted.min())}.")
+    needed = set(wanted.tolist())
+    last_needed = int(wanted.max())
+    decoded: dict[int, np.ndarray] = {}
+    last_index, last_frame = -1, None
+    container, stream = _open_video(path)
+    with container:
+        _configure_decoder(stream, threads)
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                last_index, last_frame = index, frame
+                if index in needed:
+                    decoded[index] = frame.to_ndarray(format="rgb24")
+                if index >= last_needed:
+                    break
+        except av.FFmpegError as error:
+            raise VideoReadError(f"error while decoding {str(path)!r}: {error}") from error
+        if last_frame is None:
+            raise VideoReadError(f"{str(path)!r} decoded no frames: the file is damaged or not a video.")
+        missing = needed - decoded.keys()  # all past the end of the file
+        if missing:
+            tail = decoded[last_index] if last_index in decoded else last_frame.to_ndarray(format="rgb24")
+            decoded.update((index, tail) for index in missing)
+    return np.stack([decoded[int(i)] for i in wanted])
+
+
+def iter_frames(path: str | os.PathLike, threads: int | None = None) -> Iterator[np.ndarray]:
+    """Every frame of ``path`` in order, as uint8 ``(H, W, 3)`` RGB.
+
+    On the main process FFmpeg may decode with its own threads (``threads=None``); pass
+    ``threads=1`` to stay on one thread. Decoder errors raise :class:`VideoReadError` naming the file.
+    """
+    container, stream = _open_video(path)
+    with container:
+        _configure_decoder(stream, threads)
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as error:
+            raise VideoReadError(f"error while decoding {str(path)!r}: {error}") from error
+
+
+# -- writing ------------------------------------------------------------------------------------
+CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1")
+
+
+def codec_available(name: str) -> bool:
+    """Whether this PyAV build can encode with codec ``name``."""
+    try:
+        return av.Codec(name, "w").type == "video"
+    except (av.FFmpegError, ValueError):
+        return False
+
+
+def default_video_codec() -> str:
+    """``libx264`` when this PyAV build has it (the usual wheels do), else ``mpeg4``."""
+    return "libx264" if codec_available("libx264") else "mpeg4"
+
+
+def choose_pixel_format(codec: str, width: int, height: int) -> str:
+    """The pixel format to encode ``width x height`` with ``codec``.
+
+    ``yuv420p`` (the most playable) when both sizes are even; for odd sizes, which 4:2:0 cannot
+    hold in libx264, ``yuv444p`` so the output keeps exactly the input size. Codecs without
+    either fall back to their first supported format.
+    """
+    formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    if not formats:
+        return "yuv420p"
+    if width % 2 == 0 and height % 2 == 0 and "yuv420p" in formats:
+        return "yuv420p"
+    if (width % 2 or height % 2) and "yuv444p" in formats:
+        return "yuv444p"
+    return "yuv420p" if "yuv420p" in formats else formats[0]
+
+
+class VideoWriter:
+    """Encodes uint8 RGB frames to a file at a constant frame rate.
+
+    Frame ``i`` gets timestamp ``i / fps``, so N frames at the input's average rate give the
+    input's frame count and duration. ``crf`` sets constant-quality mode for x264/x265/VP9 (lower
+    is better; ignored by other codecs); ``bitrate`` (bits/s) sets a target rate instead; codecs
+    without CRF and no bitrate get a generous ``0.2 * W * H * fps`` bits/s. ``codec_options`` are
+    passed to the encoder as they are (e.g. ``{"preset": "veryfast"}``).
+
+    ``audio_from``: a file whose first audio stream is copied into the output when closing
+    (packets copied as they are when the container accepts the codec, else re-encoded to AAC).
+    Use as a context manager; leaving the block with an exception closes the file without
+    finishing it (the caller deletes it).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        fps: Fraction,
+        codec: str | None = None,
+        crf: float | None = 18,
+        bitrate: int | None = None,
+        pix_fmt: str | None = None,
+        codec_options: dict[str, str] | None = None,
+        audio_from: str | os.PathLike | None = None,
+        threads: int = 0,
+    ) -> None:
+        codec = codec or default_video_codec()
+        if not codec_available(codec):
+            raise ValueError(f"codec {codec!r} is not available in this PyAV build: try libx264, mpeg4 or ffv1.")
+        self.path = str(path)
+        self.width, self.height = int(width), int(height)
+        self.fps = Fraction(fps).limit_denominator(65535)  # mpeg4 cannot store larger time-base denominators
+        self.frames_written = 0
+        self.audio_from = str(audio_from) if audio_from is not None else None
+        self.audio_copied = False
+        self._container = av.open(self.path, "w")
+        try:
+            stream = self._container.add_stream(codec, rate=self.fps)
+            stream.width, stream.height = self.width, self.height
+            stream.pix_fmt = pix_fmt or choose_pixel_format(codec, self.width, self.height)
+            stream.thread_type = "AUTO"
+            stream.thread_count = threads
+            options = dict(codec_options or {})
+            if bitrate:
+                stream.bit_rate = int(bitrate)
+            elif codec in CRF_CODECS and crf is not None:
+                options.setdefault("crf", f"{crf:g}")
+            elif codec not in CRF_CODECS:
+                stream.bit_rate = max(1_000_000, int(0.2 * self.width * self.height * float(self.fps)))
+            if options:
+                stream.options = options
+            self._stream = stream
+            self._audio_in, self._audio_out, self._audio_mode = self._add_audio_stream()
+        except Exception:
+            self._container.close()
+            raise
+
+    def _add_audio_stream(self):
+        if self.audio_from is None:
+            return None, None, None
+        source = av.open(self.audio_from)
+        if not source.streams.audio:
+            source.close()
+            return None, None, None
+        audio = source.streams.audio[0]
+        if audio.codec_context.name in self._container.supported_codecs:
+            return source, self._container.add_stream_from_template(audio), "copy"
+        out = self._container.add_stream("aac", rate=audio.codec_context.sample_rate or 48000)
+        return source, out, "aac"
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append uint8 frames ``(N, H, W, 3)`` (or one ``(H, W, 3)``) RGB of the writer's size."""
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
+            raise ValueError(
+                f"expected uint8 frames of shape (N, {self.height}, {self.width}, 3), got {frames.dtype} {frames.shape}"
+            )
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame.pts = self.frames_written
+            self.frames_written += 1
+            self._container.mux(self._stream.encode(frame))
+
+    def _copy_audio(self) -> None:
+        source, out = self._audio_in, self._audio_out
+        audio = source.streams.audio[0]
+        if self._audio_mode == "copy":
+            for packet in source.demux(audio):
+                if packet.dts is None:
+                    continue
+                packet.stream = out
+                self._container.mux(packet)
+        else:
+            for frame in source.decode(audio):
+                frame.pts = None
+                self._container.mux(out.encode(frame))
+            self._container.mux(out.encode(None))
+        self.audio_copied = True
+
+    def close(self, finish: bool = True) -> None:
+        """Flush the encoder, copy the audio and close the file (``finish=False``: just close)."""
+        if self._container is None:
+            return
+        try:
+            if finish:
+                self._container.mux(self._stream.encode(None))
+                if self._audio_out is not None:
+                    self._copy_audio()
+        finally:
+            if self._audio_in is not None:
+                self._audio_in.close()
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(finish=exc_type is None)
+
+
+def is_video_file(path: Path) -> bool:
+    """Whether ``path`` has a video file suffix (case-insensitive)."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
