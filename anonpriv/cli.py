@@ -91,6 +91,11 @@ class AnonprivCLI(LightningCLI):
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "anonymize":  # its own parser: anonymize video files (anonpriv/anonymize.py)
+        from anonpriv.anonymize import main as anonymize_main
+
+        raise SystemExit(anonymize_main(list(args[1:])))
     AnonprivCLI(args=argv)
 
 

@@ -1,0 +1,516 @@
+"""``anonpriv anonymize``: run an anonymizer over whole video files and write anonymized videos.
+
+    anonpriv anonymize INPUT --output OUT (--checkpoint CKPT | --method NAME [--method-arg KEY=VALUE ...])
+
+``INPUT`` is a video file or a folder (searched recursively; sub-folders are mirrored under
+``OUT``). Each output has the input's frame count, frame rate and size (see :class:`VideoWriter
+<anonpriv.data.video_io.VideoWriter>` for the timing rule), encoded with ``--codec`` (libx264 by
+default, CRF ``--crf``), optionally with the input's audio (``--copy-audio``).
+
+How a video is processed (:class:`SlidingClipAnonymizer`):
+
+* Frames are decoded in a background thread and cut into windows of the method's clip length
+  ``T`` (its ``clip_shape``; ``--clip-shape`` overrides; 16 for a method without one). Windows are
+  batched (``--batch-size``), moved to ``--device`` and, when the method has a clip size ``H x W``,
+  each whole frame is resized to it (no crop, so every pixel is covered; the aspect ratio follows).
+* If ``anonymizer_outputs`` returns a ``mask`` (B, 1, T, H, W) in [0, 1] (the kept region of
+  token pruning), the mask is upsampled (nearest) to the original size and multiplies the
+  original frames, so kept regions keep their full detail; otherwise the anonymized clip is resized
+  back to the original size.
+* A method that returns ``T_out < T`` frames (BDQ's temporal difference returns ``T - 1``) has its
+  outputs aligned with the *last* ``T_out`` frames of each window, and windows advance by
+  ``T_out`` so they overlap by ``T - T_out`` frames: every input frame gets exactly one output
+  frame. Before the first frame the video is padded with copies of the first frame, so the very
+  first output frame is computed against a copy of itself (for BDQ: a blank difference frame).
+* The last window is padded by repeating the last frame; outputs for padding are dropped.
+* With ``--save-masks`` and a method whose outputs include ``tubelet_mask``, an audit file
+  ``<output>.masks.npz`` is written beside each video: ``tubelet_mask`` (windows, ...) as the
+  method returns it per clip, ``window_start`` (first input frame of each window; negative means
+  padding with the first frame), ``output_range`` (windows, 2: the frames ``[start, end)`` each
+  window wrote), plus ``clip_frames``, ``fps``, ``num_frames``, ``width``, ``height``.
+
+Resuming: outputs are written under a temporary name and renamed when complete, so a file at the
+output path is always finished; a rerun skips inputs whose outputs (and audit files, when asked)
+exist, unless ``--overwrite``. Failures: ``--on-error raise`` (default) stops at the first
+unreadable video; ``skip`` goes on and lists the failures at the end (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm.auto import tqdm
+
+from anonpriv.data.video_io import (
+    VIDEO_SUFFIXES,
+    VideoReadError,
+    VideoWriter,
+    default_video_codec,
+    is_video_file,
+    iter_frames,
+    probe_video,
+)
+
+DEFAULT_CLIP_FRAMES = 16
+MASK_SUFFIX = ".masks.npz"
+
+
+class AnonymizeError(RuntimeError):
+    """Bad input to ``anonpriv anonymize``; the message names the problem and the fix."""
+
+
+# -- the method --------------------------------------------------------------------------------
+def parse_method_args(items: list[str] | None) -> dict:
+    """``["sigma=2.0", "kernel_size=5"]`` -> ``{"sigma": 2.0, "kernel_size": 5}`` (values read as YAML)."""
+    kwargs = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AnonymizeError(f"--method-arg {item!r}: write KEY=VALUE, e.g. --method-arg sigma=2.0")
+        kwargs[key.strip()] = yaml.safe_load(value)
+    return kwargs
+
+
+def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dict | None = None,
+                    clip_shape: list[int] | None = None, device: str | torch.device = "cpu"):
+    """A trained method from ``checkpoint`` or a fresh registered ``method`` built with
+    ``method_args``; ``clip_shape`` overrides the method's. Returned in eval mode on ``device``."""
+    from anonpriv.methods.registry import build_method, load_method
+
+    if (method is None) == (checkpoint is None):
+        raise AnonymizeError("give exactly one of --checkpoint (a trained method) or --method (a registered name).")
+    if checkpoint is not None:
+        if method_args:
+            raise AnonymizeError("--method-arg applies to --method only; a checkpoint carries its own settings.")
+        model = load_method(checkpoint, map_location="cpu")
+    else:
+        kwargs = dict(method_args or {})
+        if clip_shape is not None:
+            kwargs.setdefault("clip_shape", list(clip_shape))
+        model = build_method(method, **kwargs)
+    if clip_shape is not None:
+        model.clip_shape = list(clip_shape)
+    return model.eval().to(device)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputLayout:
+    """What the method returns for a clip of ``clip_frames`` frames (learned from one dummy clip)."""
+
+    clip_frames: int
+    output_frames: int  # frames of the output used for writing (mask if any, else video)
+    uses_mask: bool
+    has_tubelet_mask: bool
+
+    @property
+    def lag(self) -> int:
+        """Frames of context before the first output frame of each window."""
+        return self.clip_frames - self.output_frames
+
+
+class SlidingClipAnonymizer:
+    """Anonymizes whole videos of any size and length with a method trained on fixed-size clips.
+
+    Args:
+        method: an :class:`~anonpriv.methods.AnonymizationMethod` (eval mode, on ``device``).
+        clip_frames: window length ``T`` (default: the method's ``clip_shape[0]``, else 16).
+        clip_size: ``(H, W)`` frames are resized to (default: the method's; None: native size).
+        batch_size: windows per forward pass.
+        device: where the method runs.
+    """
+
+    def __init__(self, method, clip_frames: int | None = None, clip_size: tuple[int, int] | None = None,
+                 batch_size: int = 4, device: str | torch.device = "cpu") -> None:
+        shape = getattr(method, "clip_shape", None)
+        self.method = method
+        self.clip_frames = int(clip_frames or (shape[0] if shape else DEFAULT_CLIP_FRAMES))
+        self.clip_size = tuple(clip_size) if clip_size else (tuple(shape[1:]) if shape else None)
+        if batch_size < 1:
+            raise AnonymizeError(f"--batch-size {batch_size} must be at least 1.")
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.layout = self._probe_layout()
+
+    @torch.inference_mode()
+    def _probe_layout(self) -> OutputLayout:
+        height, width = self.clip_size or (64, 64)
+        dummy = torch.zeros(1, 3, self.clip_frames, height, width, device=self.device)
+        out = self.method.anonymizer_outputs(dummy)
+        uses_mask = "mask" in out
+        frames = (out["mask"] if uses_mask else out["video"]).shape[2]
+        if not 1 <= frames <= self.clip_frames:
+            raise AnonymizeError(f"the method returned {frames} frames for a clip of {self.clip_frames}: "
+                                 "expected between 1 and the clip length.")
+        return OutputLayout(self.clip_frames, frames, uses_mask, "tubelet_mask" in out)
+
+    def windows(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[list[np.ndarray], int]]:
+        """``(window frames, valid outputs)`` over a frame stream (see the module docstring)."""
+        window, lag = self.clip_frames, self.layout.lag
+        step = window - lag
+        buffer: list[np.ndarray] = []
+        for index, frame in enumerate(frames):
+            if index == 0:
+                buffer.extend([frame] * lag)
+            buffer.append(frame)
+            if len(buffer) == window:
+                yield buffer, step
+                buffer = buffer[step:]
+        pending = len(buffer) - lag
+        if pending > 0:
+            yield buffer + [buffer[-1]] * (window - len(buffer)), pending
+
+    @torch.inference_mode()
+    def run_batch(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 windows ``(B, T, h, w, 3)`` -> uint8 outputs ``(B, T_out, h, w, 3)`` for the last
+        ``T_out`` frames of each window, and the ``tubelet_mask`` (B, ...) when the method has one."""
+        frames = torch.from_numpy(windows).to(self.device, non_blocking=True)  # (B, T, h, w, 3) uint8
+        batch, clip_frames, height, width, _ = frames.shape
+        video = frames.permute(0, 4, 1, 2, 3).float().div_(255.0)  # (B, 3, T, h, w)
+        if self.clip_size and self.clip_size != (height, width):
+            video = _resize_clips(video, self.clip_size, mode="bilinear")
+        out = self.method.anonymizer_outputs(video)
+        keep = self.layout.output_frames
+        original = frames[:, clip_frames - keep:]  # (B, T_out, h, w, 3)
+        if self.layout.uses_mask:
+            mask = out["mask"][:, :, -keep:].float()
+            if mask.shape[-2:] != (height, width):
+                mask = _resize_clips(mask, (height, width), mode="nearest")
+            result = (original.float() * mask[:, 0, :, :, :, None]).round_().clamp_(0, 255).to(torch.uint8)
+        else:
+            anonymized = out["video"][:, :, -keep:].float()
+            if anonymized.shape[-2:] != (height, width):
+                anonymized = _resize_clips(anonymized, (height, width), mode="bilinear")
+            result = anonymized.clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 4, 1)
+        tubelets = out.get("tubelet_mask")
+        return result.cpu().numpy(), None if tubelets is None else tubelets.detach().cpu().numpy()
+
+    def anonymize(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list]]:
+        """Stream anonymized frames for a stream of frames: yields ``(uint8 frames (n, h, w, 3),
+        [(window tubelet mask or None, first output frame, end), ...])`` per batch."""
+        written = 0
+        for batch in _batched(self.windows(frames), self.batch_size):
+            outputs, tubelets = self.run_batch(np.stack([np.stack(w) for w, _ in batch]))
+            kept, audit = [], []
+            for i, (_, valid) in enumerate(batch):
+                kept.append(outputs[i, :valid])
+                audit.append((None if tubelets is None else tubelets[i], written, written + valid))
+                written += valid
+            yield np.concatenate(kept), audit
+
+
+def _resize_clips(video: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Resize every frame of ``(B, C, T, h, w)`` to ``size``."""
+    batch, channels, frames, height, width = video.shape
+    flat = video.transpose(1, 2).reshape(batch * frames, channels, height, width)
+    if mode == "bilinear":
+        flat = F.interpolate(flat, size=size, mode="bilinear", align_corners=False,
+                             antialias=size[0] < height or size[1] < width)
+    else:
+        flat = F.interpolate(flat, size=size, mode=mode)
+    return flat.reshape(batch, frames, channels, *size).transpose(1, 2)
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prefetch(items: Iterable, depth: int = 64) -> Iterator:
+    """Iterate ``items`` in a background thread (decoding overlaps with the model and the encoder);
+    an exception in the thread is raised here."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put(item)
+            buffer.put(done)
+        except BaseException as error:  # handed to the consumer
+            buffer.put(error)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+class BackgroundSink:
+    """Calls ``consume(item)`` for every :meth:`put` item in a background thread (encoding overlaps
+    with the model); :meth:`close` waits for the queue and re-raises the thread's error, if any."""
+
+    def __init__(self, consume, depth: int = 4) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._consume = consume
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._consume(item)
+                except BaseException as error:  # raised by put/close in the caller's thread
+                    self._error = error
+
+    def put(self, item) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+# -- files ---------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One input video and where its outputs go."""
+
+    source: Path
+    output: Path
+    masks: Path | None
+
+    def done(self) -> bool:
+        return self.output.is_file() and (self.masks is None or self.masks.is_file())
+
+
+def _temporary(path: Path) -> Path:
+    """Where ``path`` is written before it is complete (same suffix, so the format is kept)."""
+    return path.with_name(f".{path.stem}.incomplete{path.suffix}")
+
+
+def plan_jobs(input_path: Path, output: Path, suffix: str, save_masks: bool) -> list[Job]:
+    """The jobs for a video file or for every video under a folder (outputs mirror sub-folders;
+    files under ``output`` itself are never taken as inputs)."""
+    if not suffix.startswith("."):
+        suffix = "." + suffix
+    if input_path.is_file():
+        target = output if output.suffix.lower() in VIDEO_SUFFIXES else output / (input_path.stem + suffix)
+        sources = [(input_path, target)]
+    elif input_path.is_dir():
+        output_resolved = output.resolve()
+        sources = []
+        for path in sorted(input_path.rglob("*")):
+            if not (path.is_file() and is_video_file(path)) or path.name.startswith("."):
+                continue
+            if output_resolved in path.resolve().parents:
+                continue
+            sources.append((path, output / path.relative_to(input_path).with_suffix(suffix)))
+        if not sources:
+            raise AnonymizeError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {str(input_path)!r}.")
+    else:
+        raise AnonymizeError(f"input {str(input_path)!r} does not exist: give a video file or a folder of videos.")
+    jobs = []
+    for source, target in sources:
+        if target.resolve() == source.resolve():
+            raise AnonymizeError(f"output {str(target)!r} would overwrite its input: choose another --output.")
+        masks = target.with_name(target.stem + MASK_SUFFIX) if save_masks else None
+        jobs.append(Job(source, target, masks))
+    return jobs
+
+
+@dataclasses.dataclass
+class WriteOptions:
+    """Encoder settings of the outputs (see :class:`~anonpriv.data.video_io.VideoWriter`)."""
+
+    codec: str | None = None
+    crf: float | None = 18
+    bitrate: int | None = None
+    pix_fmt: str | None = None
+    codec_options: dict | None = None
+    copy_audio: bool = False
+
+
+def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteOptions,
+                    progress: tqdm | None = None) -> int:
+    """Anonymize one video into ``job.output`` (and ``job.masks``); returns the frames written.
+    Nothing is left at the output paths unless the whole video was written."""
+    info = probe_video(job.source)
+    temporary = _temporary(job.output)
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    audit: list = []
+    try:
+        with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
+                         bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
+                         audio_from=job.source if options.copy_audio else None) as writer:
+            sink = BackgroundSink(writer.write)
+            try:
+                for frames, windows in anonymizer.anonymize(prefetch(iter_frames(job.source))):
+                    sink.put(frames)
+                    audit.extend(windows)
+                    if progress is not None:
+                        progress.update(len(frames))
+            finally:
+                sink.close()
+        if writer.frames_written == 0:
+            raise VideoReadError(f"{str(job.source)!r} decoded no frames.")
+        if job.masks is not None:
+            _save_masks(job.masks, audit, anonymizer, info)
+        os.replace(temporary, job.output)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return writer.frames_written
+
+
+def _save_masks(path: Path, audit: list, anonymizer: SlidingClipAnonymizer, info) -> None:
+    lag = anonymizer.layout.lag
+    temporary = _temporary(path)
+    with open(temporary, "wb") as handle:
+        np.savez_compressed(
+            handle,
+            tubelet_mask=np.stack([mask for mask, _, _ in audit]),
+            window_start=np.array([start - lag for _, start, _ in audit], dtype=np.int64),
+            output_range=np.array([[start, end] for _, start, end in audit], dtype=np.int64),
+            clip_frames=np.int64(anonymizer.clip_frames),
+            fps=np.float64(info.fps),
+            num_frames=np.int64(audit[-1][2] if audit else 0),
+            width=np.int64(info.width),
+            height=np.int64(info.height),
+        )
+    os.replace(temporary, path)
+
+
+# -- the command ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="anonpriv anonymize",
+        description="Write anonymized copies of video files (same frame count, fps and size).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("input", type=Path, help="a video file or a folder of videos (searched recursively)")
+    parser.add_argument("--output", "-o", type=Path, required=True,
+                        help="output folder (or output file name when INPUT is a file)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="a .ckpt written by `anonpriv fit`")
+    which.add_argument("--method", help="a registered training-free method, e.g. raw, blur, downsample")
+    parser.add_argument("--method-arg", action="append", metavar="KEY=VALUE",
+                        help="option of --method (repeatable), e.g. --method-arg sigma=4")
+    parser.add_argument("--clip-shape", type=int, nargs=3, metavar=("T", "H", "W"),
+                        help="window length and frame size the method sees (default: the method's clip_shape; "
+                             f"a method without one sees {DEFAULT_CLIP_FRAMES} frames at the native size)")
+    parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
+    parser.add_argument("--codec", default=default_video_codec(), help="video encoder (libx264, mpeg4, ffv1, ...)")
+    parser.add_argument("--crf", type=float, default=18, help="constant quality for libx264/libx265/VP9 (lower is better)")
+    parser.add_argument("--bitrate", type=int, help="target bits/s instead of --crf")
+    parser.add_argument("--pix-fmt", help="pixel format (default: yuv420p, yuv444p for odd sizes)")
+    parser.add_argument("--codec-option", action="append", metavar="KEY=VALUE",
+                        help="encoder option passed through (repeatable), e.g. --codec-option preset=veryfast")
+    parser.add_argument("--suffix", default=".mp4", help="container of the outputs, by file suffix")
+    parser.add_argument("--copy-audio", action="store_true", help="copy the input's audio track")
+    parser.add_argument("--save-masks", action="store_true",
+                        help="write <output>.masks.npz with the kept-tubelet mask of every clip")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
+    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                        help="stop at an unreadable video, or skip it and list it at the end")
+    return parser
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``anonpriv anonymize``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (AnonymizeError, VideoReadError, FileNotFoundError) as error:
+        print(f"anonpriv anonymize: error: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    method = load_anonymizer(args.method, args.checkpoint, parse_method_args(args.method_arg), args.clip_shape, device)
+    anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
+    if args.save_masks and not anonymizer.layout.has_tubelet_mask:
+        raise AnonymizeError(f"--save-masks: {type(method).__name__} returns no tubelet_mask to audit; drop the flag.")
+    options = WriteOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate, pix_fmt=args.pix_fmt,
+                           codec_options={k: str(v) for k, v in parse_method_args(args.codec_option).items()},
+                           copy_audio=args.copy_audio)
+    jobs = plan_jobs(args.input, args.output, args.suffix, args.save_masks)
+    todo = [job for job in jobs if args.overwrite or not job.done()]
+    already = len(jobs) - len(todo)
+    failures: list[str] = []
+    totals = {}
+    for job in todo:
+        try:
+            totals[job] = probe_video(job.source).num_frames
+        except VideoReadError as error:
+            if args.on_error == "raise":
+                raise
+            failures.append(f"{job.source}: {error}")
+    shape = f"{anonymizer.clip_frames} x {anonymizer.clip_size or 'native size'}"
+    print(f"anonpriv anonymize: {len(totals)} video(s) to write, {already} already done; "
+          f"{type(method).__name__} on {device}, clips of {shape}", file=sys.stderr)
+    frames_done, written, start = 0, 0, time.perf_counter()
+    with tqdm(total=sum(totals.values()), unit="frame", dynamic_ncols=True) as progress:
+        for job, expected in totals.items():
+            progress.set_description(job.source.name)
+            before = progress.n
+            try:
+                frames_done += anonymize_video(job, anonymizer, options, progress)
+                written += 1
+            except VideoReadError as error:
+                if args.on_error == "raise":
+                    raise
+                failures.append(f"{job.source}: {error}")
+            progress.n = before + expected  # headers may miscount by a frame or two
+            progress.refresh()
+    elapsed = time.perf_counter() - start
+    rate = frames_done / elapsed if elapsed > 0 else 0.0
+    print(f"anonpriv anonymize: wrote {written} video(s) ({frames_done} frames, "
+          f"{rate:.1f} frames/s) to {args.output}; skipped {already} already done.", file=sys.stderr)
+    if failures:
+        print(f"anonpriv anonymize: {len(failures)} video(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
