@@ -60,6 +60,7 @@ from anonpriv.data.video_io import (
     default_video_codec,
     is_video_file,
     iter_frames,
+    missing_frame_tolerance,
     probe_video,
 )
 
@@ -184,10 +185,16 @@ class SlidingClipAnonymizer:
         keep = self.layout.output_frames
         original = frames[:, clip_frames - keep:]  # (B, T_out, h, w, 3)
         if self.layout.uses_mask:
-            mask = out["mask"][:, :, -keep:].float()
+            mask = out["mask"][:, :, -keep:]
+            binary = bool(((mask == 0) | (mask == 1)).all())  # checked at clip size: cheap
+            mask = mask.float()
             if mask.shape[-2:] != (height, width):
                 mask = _resize_clips(mask, (height, width), mode="nearest")
-            result = (original.float() * mask[:, 0, :, :, :, None]).round_().clamp_(0, 255).to(torch.uint8)
+            mask = mask[:, 0, :, :, :, None]  # (B, T_out, h, w, 1)
+            if binary:  # stay in uint8: no float copy of full-resolution frames
+                result = original * mask.to(torch.uint8)
+            else:
+                result = (original.float() * mask).round_().clamp_(0, 255).to(torch.uint8)
         else:
             anonymized = out["video"][:, :, -keep:].float()
             if anonymized.shape[-2:] != (height, width):
@@ -368,6 +375,8 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
     """Anonymize one video into ``job.output`` (and ``job.masks``); returns the frames written.
     Nothing is left at the output paths unless the whole video was written."""
     info = probe_video(job.source)
+    if options.copy_audio and not info.has_audio:
+        tqdm.write(f"anonpriv anonymize: {job.source.name} has no audio track to copy.", file=sys.stderr)
     temporary = _temporary(job.output)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     audit: list = []
@@ -375,9 +384,10 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
         with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
                          bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
                          audio_from=job.source if options.copy_audio else None) as writer:
-            sink = BackgroundSink(writer.write)
+            sink = BackgroundSink(writer.write, depth=2)
             try:
-                for frames, windows in anonymizer.anonymize(prefetch(iter_frames(job.source))):
+                decoded = prefetch(iter_frames(job.source), depth=2 * anonymizer.clip_frames)
+                for frames, windows in anonymizer.anonymize(decoded):
                     sink.put(frames)
                     audit.extend(windows)
                     if progress is not None:
@@ -386,6 +396,10 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
                 sink.close()
         if writer.frames_written == 0:
             raise VideoReadError(f"{str(job.source)!r} decoded no frames.")
+        if writer.frames_written < info.num_frames - missing_frame_tolerance(info.num_frames):
+            tqdm.write(f"anonpriv anonymize: {job.source.name} decoded only {writer.frames_written} of the "
+                       f"{info.num_frames} frames its header lists (truncated?); the output has those frames.",
+                       file=sys.stderr)
         if job.masks is not None:
             _save_masks(job.masks, audit, anonymizer, info)
         os.replace(temporary, job.output)

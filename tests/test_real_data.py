@@ -7,10 +7,7 @@ green channel ``10 * frame index`` (lets the tests check which frames a clip hol
 from __future__ import annotations
 
 import json
-import os
 import threading
-import time
-import warnings
 from pathlib import Path
 
 import av
@@ -46,7 +43,7 @@ def write_video(path: Path, frames: int = FRAMES, height: int = HEIGHT, width: i
         for i in range(frames):
             image = np.zeros((height, width, 3), np.uint8)
             image[..., 0] = 200
-            image[..., 1] = 10 * i
+            image[..., 1] = (10 * i) % 256
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
 
@@ -353,3 +350,15 @@ def test_label_file_errors_name_the_line(tmp_path):
     with pytest.raises(ValueError, match="pass attributes in column order"):
         load_privacy_labels(pickled)
     assert load_privacy_labels(pickled, ["face", "gender"]).lookup("A/y").tolist() == [0, 1]
+
+
+def test_truncated_video_raises_at_decode_time_naming_it(tmp_path):
+    path = tmp_path / "cut.avi"
+    write_video(path, frames=60)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # header still lists 60 frames
+    info = probe_video(path)
+    assert info.num_frames == 60
+    assert read_frames(path, [2]).shape == (1, HEIGHT, WIDTH, 3)  # the intact part still reads
+    with pytest.raises(VideoReadError, match="cut.avi.*decoded only"):
+        read_frames(path, [55], expected_frames=info.num_frames)

@@ -147,7 +147,7 @@ def video_id_of(relative: str) -> str:
 def read_frames_of(record: VideoRecord, indices: np.ndarray) -> np.ndarray:
     """Decode ``indices`` of ``record``'s file; errors name the file and the video id."""
     try:
-        return read_frames(record.path, indices)
+        return read_frames(record.path, indices, expected_frames=record.num_frames)
     except VideoReadError as error:
         raise VideoReadError(f"video {record.video_id}: {error}") from error
 

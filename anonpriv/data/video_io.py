@@ -113,14 +113,23 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(str(path), int(num_frames), Fraction(fps) if fps else Fraction(25), width, height, has_audio)
 
 
-def read_frames(path: str | os.PathLike, indices: Sequence[int], threads: int | None = None) -> np.ndarray:
+def missing_frame_tolerance(expected_frames: int) -> int:
+    """How many frames a file may decode short of its header's count before it counts as damaged:
+    headers often over-count by a frame or two; a truncated file falls short by much more."""
+    return max(2, expected_frames // 20)
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int], threads: int | None = None,
+                expected_frames: int | None = None) -> np.ndarray:
     """Decode the frames at ``indices`` (0-based, any order, repeats allowed) of ``path``.
 
     Returns uint8 ``(len(indices), H, W, 3)`` RGB. Decoding runs from the start of the file and
     stops after the largest index; only requested frames are converted to RGB. If the file ends
-    before an index (the header over-counted its frames, which happens with damaged files), that
-    index gets the last decoded frame. A file that decodes no frame at all, or a decoder error,
-    raises :class:`VideoReadError` naming the file.
+    before an index (its header over-counted the frames), that index gets the last decoded frame,
+    unless ``expected_frames`` (the header's count) is given and the file decoded fewer than
+    ``expected_frames - missing_frame_tolerance(expected_frames)`` frames: then the file is
+    truncated and :class:`VideoReadError` is raised. A file that decodes no frame at all, or a
+    decoder error, raises :class:`VideoReadError` naming the file.
     """
     wanted = np.asarray(indices, dtype=np.int64)
     if wanted.size == 0:
@@ -146,6 +155,12 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], threads: int | 
         if last_frame is None:
             raise VideoReadError(f"{str(path)!r} decoded no frames: the file is damaged or not a video.")
         missing = needed - decoded.keys()  # all past the end of the file
+        if missing and expected_frames is not None and (
+                last_index + 1 < expected_frames - missing_frame_tolerance(expected_frames)):
+            raise VideoReadError(
+                f"{str(path)!r} decoded only {last_index + 1} of the {expected_frames} frames its header lists: "
+                "the file is truncated or damaged; re-extract or re-download it."
+            )
         if missing:
             tail = decoded[last_index] if last_index in decoded else last_frame.to_ndarray(format="rgb24")
             decoded.update((index, tail) for index in missing)
