@@ -57,6 +57,7 @@ from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
     VideoReadError,
     VideoWriter,
+    codec_available,
     default_video_codec,
     is_video_file,
     iter_frames,
@@ -100,7 +101,10 @@ def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dic
         kwargs = dict(method_args or {})
         if clip_shape is not None:
             kwargs.setdefault("clip_shape", list(clip_shape))
-        model = build_method(method, **kwargs)
+        try:
+            model = build_method(method, **kwargs)
+        except (ValueError, TypeError) as error:  # unknown name or bad --method-arg
+            raise AnonymizeError(f"--method {method}: {error}") from error
     if clip_shape is not None:
         model.clip_shape = list(clip_shape)
     return model.eval().to(device)
@@ -480,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
+    if not codec_available(args.codec):
+        raise AnonymizeError(f"--codec {args.codec}: not available in this PyAV build; try libx264, mpeg4 or ffv1.")
     method = load_anonymizer(args.method, args.checkpoint, parse_method_args(args.method_arg), args.clip_shape, device)
     anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
     if args.save_masks and not anonymizer.layout.has_tubelet_mask:

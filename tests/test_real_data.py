@@ -232,6 +232,9 @@ def test_video_broken_after_construction_raises_naming_it(ucf_tree, tmp_path):
     Path(record.path).write_bytes(b"not a video at all" * 100)
     with pytest.raises(VideoReadError, match=Path(record.path).name):
         source.dataset("train")[0]
+    loader = torch.utils.data.DataLoader(source.dataset("train"), batch_size=6, num_workers=1, timeout=60)
+    with pytest.raises(VideoReadError, match=Path(record.path).name):  # from a worker: raised, not hung
+        next(iter(loader))
 
 
 def test_labels_that_disagree_with_the_split(ucf_tree, tmp_path):
