@@ -16,6 +16,7 @@ METHODS: dict[str, str] = {
     "downsample": "baselines.DownsampleBaseline",
     "bdq": "baselines.BDQBaseline",
     "spact": "baselines.SPActBaseline",
+    "token_pruning": "anonpriv.methods.token_pruning.TokenPruningMethod",
 }
 
 

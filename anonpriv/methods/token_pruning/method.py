@@ -1,0 +1,224 @@
+"""The headline method as a LightningModule on the common base.
+
+``f_A`` is :class:`~anonpriv.methods.token_pruning.model.DualCLSTubeletViT` followed by masking:
+the clip is multiplied by the kept-tubelet mask (nearest upsampling, pruned tubelets black). The
+downstream ``f_T`` / ``f_B`` see that masked clip; the kept tokens themselves are also returned
+(``tokens``, ``token_ids``) for a downstream ViT that consumes the token set directly.
+
+Objective of the anonymizer phase (all weights are config values):
+
+* ``CE(f_T(x_anon), y)`` (trains ``f_T``; reaches the ViT only through the straight-through mask),
+* ``act_cls_weight * CE(act_head(act_cls), y)``,
+* ``priv_cls_weight * BCE(priv_head(GRL(priv_cls)), privacy)``, the gradient reversal weight
+  ramping DANN-style with training progress up to ``reversal_weight``,
+* the base's adversarial term through the frozen ``f_B`` on ``x_anon`` (``adversarial_loss``).
+
+Top-k is not differentiable, so the score is shaped through the CLS attention. With
+``straight_through`` the hard mask passes the downstream gradient to the scores as if it were
+``sigmoid(standardised score / temperature)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anonpriv.methods.base import AnonymizationMethod, LossTerms
+from anonpriv.methods.token_pruning.layers import dann_ramp
+from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
+from anonpriv.methods.token_pruning.scoring import check_keep_ratio
+
+
+def upsample_tubelet_mask(mask: torch.Tensor, tubelet: tuple[int, int, int]) -> torch.Tensor:
+    """(B, t, h, w) -> (B, 1, t*T_t, h*p, w*p) by nearest repetition (each cell is a tube)."""
+    t, ph, pw = tubelet
+    m = mask.unsqueeze(1)
+    return m.repeat_interleave(t, 2).repeat_interleave(ph, 3).repeat_interleave(pw, 4)
+
+
+class TokenPruningAnonymizer(nn.Module):
+    """``f_A``: the dual-CLS ViT plus pixel masking. Returns a dict (see :meth:`forward`)."""
+
+    def __init__(self, vit: DualCLSTubeletViT, straight_through: bool = True, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.vit = vit
+        self.straight_through = straight_through
+        self.temperature = temperature
+
+    def forward(self, video: torch.Tensor, keep_ratio: float | None = None) -> dict[str, torch.Tensor]:
+        out: PruningOutput = self.vit(video, keep_ratio)
+        hard = out.tubelet_mask.to(video.dtype)
+        mask = hard
+        if self.straight_through and self.training:
+            s = out.score
+            z = (s - s.mean(dim=(1, 2, 3), keepdim=True)) / s.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+            soft = torch.sigmoid(z / self.temperature)
+            mask = hard + soft - soft.detach()
+        pixel_mask = upsample_tubelet_mask(mask, self.vit.embed.tubelet)
+        return {
+            "video": video * pixel_mask,
+            "mask": pixel_mask.detach(),
+            "tubelet_mask": out.tubelet_mask,
+            "tokens": out.tokens,
+            "token_ids": out.token_ids,
+            "act_cls_logits": out.action_logits,
+            "priv_cls_logits": out.privacy_logits,
+            "stage_act_cls_logits": out.stage_action_logits,
+            "stage_priv_cls_logits": out.stage_privacy_logits,
+            "act_attention": out.act_attention.detach(),
+            "priv_attention": out.priv_attention.detach(),
+            "score": out.score.detach(),
+        }
+
+
+class TokenPruningMethod(AnonymizationMethod):
+    """Temporally consistent video anonymization by dual-CLS tubelet pruning.
+
+    Args:
+        tubelet: (t, p, p) tubelet size; must divide ``clip_shape``.
+        embed_dim, depth, num_heads, mlp_ratio: ViT shape (tiny CPU default; ViT-B is 768/12/12).
+        prune_blocks: 1-based blocks that prune.
+        keep_ratio: fraction of patch tokens each pruning stage keeps at the end of annealing
+            and at evaluation.
+        keep_ratio_start: keep ratio at the start of training (1.0 keeps everything).
+        anneal: ``[start, end]`` fractions of training between which the keep ratio goes linearly
+            from ``keep_ratio_start`` to ``keep_ratio`` (the downstream models first learn on
+            nearly raw clips, so their gradients carry information when pruning starts).
+        lambda_priv: weight of the privacy attention in the score (above 1 removes more privacy).
+        act_cls_weight, priv_cls_weight: weights of the two CLS heads' losses.
+        stage_supervision: weight of the same two losses applied to the CLS tokens right after
+            each pruning stage's attention (deep supervision; 0 is the paper's objective). It
+            teaches the attention that scores the tubelets to find action and private evidence
+            where it is computed, which a small ViT trained from scratch does not learn otherwise.
+        privacy_cls_gradient: how the privacy-CLS loss reaches the backbone. ``detector`` (default):
+            plainly, so the privacy CLS learns to find private evidence and ``a_priv`` marks it.
+            ``reversal``: through a gradient-reversal layer whose weight ramps DANN-style up to
+            ``reversal_weight`` (the public code's choice; it pushes ``a_priv`` away from private
+            evidence, see the README's measurements).
+        reversal_weight: final weight of the gradient reversal in ``reversal`` mode.
+        straight_through: let the downstream losses reach the score through the hard mask.
+        mask_temperature: temperature of the straight-through surrogate.
+        drop_path_rate: stochastic depth in the ViT.
+        stem, stem_width, motion_channels: the tubelet embedding (see
+            :class:`~anonpriv.methods.token_pruning.layers.TubeletEmbedding`); pretrained 2D
+            weights need ``stem="linear"``.
+        pretrained_file: local 2D ViT weights to start from (see
+            :meth:`DualCLSTubeletViT.load_pretrained_vit`); ``pretrained_model`` is its timm name.
+        clip_shape: linked from the DataModule; the ViT's position embeddings are sized from it.
+    """
+
+    def __init__(
+        self,
+        tubelet: list[int] = (2, 4, 4),
+        embed_dim: int = 64,
+        depth: int = 4,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        prune_blocks: list[int] = (1, 2),
+        keep_ratio: float = 0.7,
+        keep_ratio_start: float = 1.0,
+        anneal: list[float] = (0.3, 0.6),
+        lambda_priv: float = 1.0,
+        act_cls_weight: float = 1.0,
+        priv_cls_weight: float = 1.0,
+        stage_supervision: float = 1.0,
+        privacy_cls_gradient: Literal["detector", "reversal"] = "detector",
+        reversal_weight: float = 1.0,
+        straight_through: bool = True,
+        mask_temperature: float = 1.0,
+        drop_path_rate: float = 0.0,
+        stem: Literal["conv", "linear"] = "conv",
+        stem_width: int = 16,
+        motion_channels: bool = True,
+        pretrained_file: str | None = None,
+        pretrained_model: str = "vit_base_patch16_224",
+        clip_shape: list[int] | None = None,
+        num_actions: int = 2,
+        num_privacy: int = 1,
+        **kwargs,
+    ) -> None:
+        check_keep_ratio(keep_ratio)
+        check_keep_ratio(keep_ratio_start)
+        kwargs.setdefault("adversarial_loss", "entropy")
+        kwargs.setdefault("adversarial_weight", 2.0)
+        if len(anneal) != 2 or not 0.0 <= anneal[0] <= anneal[1] <= 1.0:
+            raise ValueError(f"anneal={list(anneal)} must be [start, end] with 0 <= start <= end <= 1.")
+        shape = list(clip_shape) if clip_shape is not None else [16, 32, 32]
+        vit = DualCLSTubeletViT(
+            clip_shape=tuple(shape), num_actions=num_actions, num_privacy=num_privacy, tubelet=tuple(tubelet),
+            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+            prune_blocks=tuple(prune_blocks), keep_ratio=keep_ratio, lambda_priv=lambda_priv,
+            drop_path_rate=drop_path_rate, stem=stem, stem_width=stem_width, motion_channels=motion_channels,
+        )
+        if pretrained_file:
+            vit.load_pretrained_vit(pretrained_file, pretrained_model)
+        anonymizer = TokenPruningAnonymizer(vit, straight_through=straight_through, temperature=mask_temperature)
+        super().__init__(anonymizer=anonymizer, clip_shape=shape, num_actions=num_actions,
+                         num_privacy=num_privacy, **kwargs)
+
+    @property
+    def vit(self) -> DualCLSTubeletViT:
+        return self.anonymizer.vit
+
+    def current_keep_ratio(self) -> float:
+        """The annealed keep ratio during training; the target ``keep_ratio`` otherwise."""
+        hp = self.hparams
+        if not self.training:
+            return hp.keep_ratio
+        start, end = hp.anneal
+        p = self.training_progress
+        progress = 1.0 if p >= end else 0.0 if p <= start else (p - start) / (end - start)
+        return hp.keep_ratio_start + (hp.keep_ratio - hp.keep_ratio_start) * progress
+
+    def anonymizer_outputs(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.hparams.privacy_cls_gradient == "reversal":
+            self.vit.privacy_gradient_scale = -self.hparams.reversal_weight * dann_ramp(self.training_progress)
+        else:
+            self.vit.privacy_gradient_scale = 1.0
+        return self.anonymizer(video, self.current_keep_ratio())
+
+    def extra_anonymizer_losses(self, batch: Mapping, out: dict[str, torch.Tensor]) -> LossTerms:
+        hp = self.hparams
+        terms: LossTerms = {}
+        if hp.act_cls_weight > 0:
+            terms["act_cls"] = hp.act_cls_weight * F.cross_entropy(out["act_cls_logits"], batch["action"])
+        if hp.priv_cls_weight > 0:
+            terms["priv_cls"] = hp.priv_cls_weight * F.binary_cross_entropy_with_logits(
+                out["priv_cls_logits"], batch["privacy"].float()
+            )
+        stages = list(zip(out["stage_act_cls_logits"], out["stage_priv_cls_logits"]))
+        if hp.stage_supervision > 0 and stages:
+            weight = hp.stage_supervision / len(stages)
+            if hp.act_cls_weight > 0:
+                terms["stage_act_cls"] = weight * hp.act_cls_weight * sum(
+                    F.cross_entropy(a, batch["action"]) for a, _ in stages)
+            if hp.priv_cls_weight > 0:
+                terms["stage_priv_cls"] = weight * hp.priv_cls_weight * sum(
+                    F.binary_cross_entropy_with_logits(p, batch["privacy"].float()) for _, p in stages)
+        return terms
+
+    def training_step(self, batch: Mapping, batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+        self.log("train/keep_ratio", self.current_keep_ratio(), on_step=True, on_epoch=False)
+
+    def _evaluation_step(self, batch: Mapping, stage: str) -> dict[str, torch.Tensor]:
+        outputs = super()._evaluation_step(batch, stage)
+        self.log(f"{stage}/kept_fraction", self._last_kept_fraction, batch_size=len(batch["action"]))
+        return outputs
+
+    def evaluation_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
+        out = self.anonymizer_outputs(batch["video"])
+        self._last_kept_fraction = float(out["tubelet_mask"].float().mean())
+        anonymized = out["video"]
+        return {
+            "action_logits": self.utility(anonymized),
+            "privacy_logits": self.budget(anonymized),
+            "act_cls_logits": out["act_cls_logits"],
+            "priv_cls_logits": out["priv_cls_logits"],
+        }
+
+    _last_kept_fraction = float("nan")
