@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +32,7 @@ from anonpriv.methods.base import AnonymizationMethod, LossTerms
 from anonpriv.methods.token_pruning.layers import dann_ramp
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
 from anonpriv.methods.token_pruning.scoring import check_keep_ratio
+from anonpriv.methods.token_pruning.visualize import AttentionMapLogger
 
 
 def upsample_tubelet_mask(mask: torch.Tensor, tubelet: tuple[int, int, int]) -> torch.Tensor:
@@ -106,6 +108,8 @@ class TokenPruningMethod(AnonymizationMethod):
         stem, stem_width, motion_channels: the tubelet embedding (see
             :class:`~anonpriv.methods.token_pruning.layers.TubeletEmbedding`); pretrained 2D
             weights need ``stem="linear"``.
+        attention_map_clips: how many fixed validation clips :class:`AttentionMapLogger` draws in
+            TensorBoard after each validation epoch (0: none).
         pretrained_file: local 2D ViT weights to start from (see
             :meth:`DualCLSTubeletViT.load_pretrained_vit`); ``pretrained_model`` is its timm name.
         clip_shape: linked from the DataModule; the ViT's position embeddings are sized from it.
@@ -134,6 +138,7 @@ class TokenPruningMethod(AnonymizationMethod):
         stem: Literal["conv", "linear"] = "conv",
         stem_width: int = 16,
         motion_channels: bool = True,
+        attention_map_clips: int = 4,
         pretrained_file: str | None = None,
         pretrained_model: str = "vit_base_patch16_224",
         clip_shape: list[int] | None = None,
@@ -200,6 +205,10 @@ class TokenPruningMethod(AnonymizationMethod):
                 terms["stage_priv_cls"] = weight * hp.priv_cls_weight * sum(
                     F.binary_cross_entropy_with_logits(p, batch["privacy"].float()) for _, p in stages)
         return terms
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        clips = self.hparams.attention_map_clips
+        return [AttentionMapLogger(num_clips=clips)] if clips > 0 else []
 
     def training_step(self, batch: Mapping, batch_idx: int) -> None:
         super().training_step(batch, batch_idx)
