@@ -33,5 +33,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# Issue 7's performance benchmarks (a few minutes on 2 CPU cores); tables also go to benchmarks/results.md.
+benchmarks: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --output benchmarks/results.md
+
 clean:
 	rm -rf runs lightning_logs .pytest_cache

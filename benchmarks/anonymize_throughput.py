@@ -1,0 +1,137 @@
+"""Benchmark 1: anonymization throughput of every registered method on the same synthetic clips.
+
+Each method is built as ``configs/method/<name>.yaml`` configures it (untrained weights: speed does
+not depend on training) for clips of 16 x 112 x 112 and anonymizes the same batch of random clips
+under ``torch.inference_mode()``. Reported: milliseconds per batch (median), clips/s and frames/s
+(input frames; BDQ returns T - 1 frames per clip), per device.
+
+Token pruning appears twice:
+
+* ``token_pruning (2x14x14, 112 px)``: the tiny config with its tubelet scaled to the 112-pixel clip
+  so the tubelet grid stays 8 x 8 x 8 (512 tubelets), i.e. the model trained at 112 px;
+* ``token_pruning (config, 32 px)``: the tiny config as it is (16 x 32 x 32 clips, 2 x 4 x 4
+  tubelets) on 112-pixel uint8 clips the way ``anonpriv anonymize`` runs it
+  (:meth:`SlidingClipAnonymizer.run_batch <anonpriv.anonymize.SlidingClipAnonymizer.run_batch>`:
+  resize to 32 px, prune, upsample the mask to 112 px, mask the original frames in uint8).
+
+    python -m benchmarks.anonymize_throughput [--quick] [--batch-size 4] [--output FILE]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+import yaml
+
+from benchmarks.common import (
+    REPO_ROOT,
+    benchmark_parser,
+    default_devices,
+    emit,
+    fmt,
+    machine_line,
+    markdown_table,
+    time_call,
+)
+
+CLIP_SHAPE = [16, 112, 112]
+NUM_ACTIONS, NUM_PRIVACY = 8, 5
+
+
+def method_config(name: str) -> dict:
+    """``init_args`` of ``configs/method/<name>.yaml`` (empty when there is no such config)."""
+    path = REPO_ROOT / "configs" / "method" / f"{name}.yaml"
+    if not path.is_file():
+        return {}
+    return dict(yaml.safe_load(path.read_text()).get("init_args") or {})
+
+
+def build_configured(name: str, clip_shape: list[int], **overrides):
+    """The registered method ``name`` with its config's settings, in eval mode."""
+    from anonpriv.methods.registry import build_method
+
+    kwargs = method_config(name) | overrides
+    return build_method(name, num_actions=NUM_ACTIONS, num_privacy=NUM_PRIVACY, clip_shape=list(clip_shape),
+                        **kwargs).eval()
+
+
+def scaled_tubelet(config_tubelet: list[int], config_shape: list[int], clip_shape: list[int]) -> list[int]:
+    """The tubelet that gives ``clip_shape`` the tubelet grid ``config_tubelet`` gives ``config_shape``."""
+    grid = [s // t for s, t in zip(config_shape, config_tubelet)]
+    return [s // g for s, g in zip(clip_shape, grid)]
+
+
+Setup = Callable[[str, torch.Tensor], Callable[[], object]]
+
+
+def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
+    """``(row name, setup(device, batch) -> timed call)`` for every method variant."""
+    from anonpriv.anonymize import SlidingClipAnonymizer
+    from anonpriv.methods.registry import METHODS
+
+    def plain(name: str, **overrides):
+        def setup(device: str, batch: torch.Tensor) -> Callable[[], object]:
+            method = build_configured(name, clip_shape, **overrides).to(device)
+            video = batch.to(device)
+            return lambda: method.anonymize(video)
+        return setup
+
+    def token_pruning_anonymize_path(device: str, batch: torch.Tensor) -> Callable[[], object]:
+        config_shape = [clip_shape[0], 32, 32]  # the config's 32 px frames, the benchmark's clip length
+        method = build_configured("token_pruning", config_shape).to(device)
+        runner = SlidingClipAnonymizer(method, batch_size=len(batch), device=device)
+        windows = (batch.permute(0, 2, 3, 4, 1) * 255).round().to(torch.uint8).numpy()  # (B, T, H, W, 3)
+        return lambda: runner.run_batch(np.ascontiguousarray(windows))
+
+    rows = []
+    for name in METHODS:
+        if name == "token_pruning":
+            config = method_config(name)
+            tubelet = scaled_tubelet(config.get("tubelet", [2, 4, 4]), [16, 32, 32], clip_shape)
+            rows.append((f"token_pruning ({'x'.join(map(str, tubelet))}, {clip_shape[1]} px)",
+                         plain(name, tubelet=tubelet)))
+            rows.append(("token_pruning (config, 32 px, anonymize path)", token_pruning_anonymize_path))
+        else:
+            rows.append((name, plain(name)))
+    return rows
+
+
+def run(quick: bool = False, batch_size: int = 4, repeats: int = 5, devices: list[str] | None = None) -> str:
+    clip_shape = [8, 32, 32] if quick else CLIP_SHAPE
+    batch_size = 1 if quick else batch_size
+    repeats = 1 if quick else repeats
+    frames = clip_shape[0]
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.rand(batch_size, 3, *clip_shape, generator=generator)
+    table_rows = []
+    for device in default_devices(devices):
+        for name, setup in candidates(clip_shape):
+            torch.manual_seed(0)
+            call = setup(device, batch)
+            with torch.inference_mode():
+                timing = time_call(call, repeats=repeats, warmup=1 if quick else 2, device=device)
+            clips_per_s = batch_size / timing.median
+            table_rows.append([name, device, fmt(1e3 * timing.median, 2), fmt(clips_per_s), fmt(clips_per_s * frames, 0)])
+    shape = "x".join(map(str, clip_shape))
+    title = (f"### Anonymization throughput ({shape} clips, batch {batch_size}, median of {repeats})\n\n"
+             f"Machine: {machine_line()}\n\n")
+    return title + markdown_table(["method", "device", "ms / batch", "clips/s", "frames/s"], table_rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = benchmark_parser(__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=4, help="clips per forward pass")
+    args = parser.parse_args(argv)
+    emit(run(args.quick, args.batch_size, args.repeats, args.devices), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
