@@ -23,6 +23,9 @@ How a video is processed (:class:`SlidingClipAnonymizer`):
   frame. Before the first frame the video is padded with copies of the first frame, so the very
   first output frame is computed against a copy of itself (for BDQ: a blank difference frame).
 * The last window is padded by repeating the last frame; outputs for padding are dropped.
+* Decoding, the model and encoding overlap (a decoding thread, a batch on the model, an encoding
+  thread). On the CPU the model gets ``--threads`` intra-op threads, by default one fewer than the
+  cores (:func:`default_cpu_threads`), so that the decoder and the encoder keep a core.
 * With ``--save-masks`` and a method whose outputs include ``tubelet_mask``, an audit file
   ``<output>.masks.npz`` is written beside each video: ``tubelet_mask`` (windows, ...) as the
   method returns it per clip, ``window_start`` (first input frame of each window; negative means
@@ -38,6 +41,7 @@ unreadable video; ``skip`` goes on and lists the failures at the end (exit statu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import queue
@@ -212,13 +216,19 @@ class SlidingClipAnonymizer:
         [(window tubelet mask or None, first output frame, end), ...])`` per batch."""
         written = 0
         for batch in _batched(self.windows(frames), self.batch_size):
-            outputs, tubelets = self.run_batch(np.stack([np.stack(w) for w, _ in batch]))
+            outputs, tubelets = self.run_batch(_stack_windows([w for w, _ in batch]))
             kept, audit = [], []
             for i, (_, valid) in enumerate(batch):
                 kept.append(outputs[i, :valid])
                 audit.append((None if tubelets is None else tubelets[i], written, written + valid))
                 written += valid
             yield np.concatenate(kept), audit
+
+
+def _stack_windows(windows: list[list[np.ndarray]]) -> np.ndarray:
+    """Windows of frames ``(h, w, 3)`` -> one ``(B, T, h, w, 3)`` array, copying each frame once."""
+    frames = np.stack([frame for window in windows for frame in window])
+    return frames.reshape(len(windows), len(windows[0]), *frames.shape[1:])
 
 
 def _resize_clips(video: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -450,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f"a method without one sees {DEFAULT_CLIP_FRAMES} frames at the native size)")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
+    parser.add_argument("--threads", type=int,
+                        help="model threads on the CPU (default: the cores less one, which decoding and encoding use)")
     parser.add_argument("--codec", default=default_video_codec(), help="video encoder (libx264, mpeg4, ffv1, ...)")
     parser.add_argument("--crf", type=float, default=18, help="constant quality for libx264/libx265/VP9 (lower is better)")
     parser.add_argument("--bitrate", type=int, help="target bits/s instead of --crf")
@@ -464,6 +476,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at an unreadable video, or skip it and list it at the end")
     return parser
+
+
+def default_cpu_threads() -> int:
+    """Intra-op threads for a model on the CPU: one core fewer than this process may use (at least
+    one). Decoding and encoding run beside the model in their own threads, and PyTorch's OpenMP
+    threads spin while they wait for each other, so a model that takes every core fights the decoder
+    and the encoder for them: on 2 cores that made the tiny token-pruning model many times slower
+    (``benchmarks/end_to_end_anonymize.py``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(count)`` (``None``: unchanged), then restore."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _device(name: str) -> str:
@@ -484,6 +520,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
+    if args.threads is not None and args.threads < 1:
+        raise AnonymizeError(f"--threads {args.threads} must be at least 1.")
+    on_cpu = torch.device(device).type == "cpu"
+    with intra_op_threads((args.threads or default_cpu_threads()) if on_cpu else args.threads):
+        return _run(args, device)
+
+
+def _run(args: argparse.Namespace, device: str) -> int:
     if not codec_available(args.codec):
         raise AnonymizeError(f"--codec {args.codec}: not available in this PyAV build; try libx264, mpeg4 or ffv1.")
     method = load_anonymizer(args.method, args.checkpoint, parse_method_args(args.method_arg), args.clip_shape, device)
@@ -506,8 +550,9 @@ def run(args: argparse.Namespace) -> int:
                 raise
             failures.append(f"{job.source}: {error}")
     shape = f"{anonymizer.clip_frames} x {anonymizer.clip_size or 'native size'}"
+    where = f"{device} ({torch.get_num_threads()} threads)" if torch.device(device).type == "cpu" else device
     print(f"anonpriv anonymize: {len(totals)} video(s) to write, {already} already done; "
-          f"{type(method).__name__} on {device}, clips of {shape}", file=sys.stderr)
+          f"{type(method).__name__} on {where}, clips of {shape}", file=sys.stderr)
     frames_done, written, start = 0, 0, time.perf_counter()
     with tqdm(total=sum(totals.values()), unit="frame", dynamic_ncols=True) as progress:
         for job, expected in totals.items():

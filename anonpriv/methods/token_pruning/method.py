@@ -36,10 +36,14 @@ from anonpriv.methods.token_pruning.visualize import AttentionMapLogger
 
 
 def upsample_tubelet_mask(mask: torch.Tensor, tubelet: tuple[int, int, int]) -> torch.Tensor:
-    """(B, t, h, w) -> (B, 1, t*T_t, h*p, w*p) by nearest repetition (each cell is a tube)."""
+    """(B, t, h, w) -> (B, 1, t*T_t, h*p, w*p) by nearest repetition (each cell is a tube).
+
+    One broadcast and one copy (an expanded view reshaped), not three ``repeat_interleave`` passes.
+    """
     t, ph, pw = tubelet
-    m = mask.unsqueeze(1)
-    return m.repeat_interleave(t, 2).repeat_interleave(ph, 3).repeat_interleave(pw, 4)
+    B, gt, gh, gw = mask.shape
+    tubes = mask[:, None, :, None, :, None, :, None].expand(B, 1, gt, t, gh, ph, gw, pw)
+    return tubes.reshape(B, 1, gt * t, gh * ph, gw * pw)
 
 
 class TokenPruningAnonymizer(nn.Module):
