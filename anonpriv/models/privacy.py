@@ -109,9 +109,10 @@ def resnet50(num_attributes: int, frame_stride: int = 1, weights_file: str | Non
 
 
 @register_privacy_model
-def vit_micro(num_attributes: int, img_size: int = 64, patch_size: int = 8, frame_stride: int = 1) -> nn.Module:
-    """A 4-block, 96-wide timm ViT per frame: a CPU-sized transformer attacker."""
+def vit_micro(num_attributes: int, patch_size: int = 4, frame_stride: int = 1) -> nn.Module:
+    """A 4-block, 96-wide timm ViT per frame (any frame size): a CPU-sized transformer attacker."""
     return timm_frames(
         num_attributes, "vit_tiny_patch16_224", frame_stride,
-        model_kwargs=dict(img_size=img_size, patch_size=patch_size, embed_dim=96, depth=4, num_heads=3),
+        model_kwargs=dict(img_size=32, patch_size=patch_size, embed_dim=96, depth=4, num_heads=3,
+                          dynamic_img_size=True),
     )

@@ -1,0 +1,232 @@
+"""The comparison sweep: every method through training and the honest protocol, then the tables.
+
+Each run is what a user would type, executed in-process through :class:`~anonpriv.cli.AnonprivCLI`:
+
+* trained methods (BDQ, SPAct, token pruning): ``anonpriv fit --config configs/<method>.yaml``;
+* every method: ``anonpriv fit`` + ``test`` of ``configs/evaluate.yaml`` with the frozen anonymizer
+  (a checkpoint, or the name of a training-free method), which trains a fresh action model and a
+  panel of fresh attackers and writes their scores.
+
+Runs write into ``<out>/runs/<name>/``; a run whose ``result.json`` exists is not redone, and a
+training whose ``fit.done`` marker exists is not redone, so an interrupted sweep resumes where it
+stopped. Every run gets an explicit seed. The tables and the plot are rebuilt from the results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from anonpriv.evaluation.tables import (
+    ResultRow,
+    comparison_table,
+    plot_tradeoff,
+    write_comparison_csv,
+)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TRAINED = {"bdq", "spact", "token_pruning"}
+
+# The "novel" protocol (Table 2): anonymizers learn on these actions and attributes ...
+SEEN_ACTIONS = ["wave_left", "wave_right", "wave_both", "swim"]
+SEEN_ATTRIBUTES = ["face", "skin_color", "gender"]
+# ... and are evaluated by fresh models on these, which they never saw.
+NOVEL_ACTIONS = ["march", "wave_left_fast", "wave_right_fast", "kick_left"]
+NOVEL_ATTRIBUTES = ["nudity", "relationship"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepRun:
+    """One row of a table or one point of the trade-off curve."""
+
+    name: str
+    method: str  # registered method name
+    table: str = "table1"  # "table1" (standard protocol) or "table2" (novel protocol)
+    group: str = "method"  # "method", or "sweep" for the token-pruning trade-off points
+    model_args: tuple[tuple[str, object], ...] = ()  # overrides of the method's init_args
+    seed: int = 0
+
+    @property
+    def params(self) -> dict:
+        return dict(self.model_args)
+
+
+def default_runs(methods: Sequence[str], grid: Sequence[tuple[float, float]], novel: bool) -> list[SweepRun]:
+    """Table 1 for ``methods``, the token-pruning ``(lambda_priv, keep_ratio)`` grid, Table 2."""
+    runs = [SweepRun(m, m) for m in methods]
+    for lam, keep in grid:
+        runs.append(SweepRun(f"token_pruning_l{lam}_k{keep}", "token_pruning", group="sweep",
+                             model_args=(("lambda_priv", lam), ("keep_ratio", keep))))
+    if novel:
+        runs += [SweepRun(f"novel_{m}", m, table="table2") for m in methods]
+    return runs
+
+
+@dataclasses.dataclass
+class SweepSettings:
+    out: Path
+    data_config: Path = CONFIGS / "data" / "synthetic.yaml"
+    data_args: tuple[str, ...] = ()  # extra --data.* overrides (the quick mode shrinks the data)
+    train_args: tuple[str, ...] = ()  # extra arguments for every anonymizer training
+    eval_epochs: int = 8
+    eval_args: tuple[str, ...] = ()
+
+
+def _quiet_trainer(out_dir: Path, name: str) -> list[str]:
+    return [
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.logger.init_args.save_dir", str(out_dir),
+        "--trainer.logger.init_args.name", name,
+        "--trainer.logger.init_args.version", "run",
+    ]
+
+
+def _subset_args(actions: list[str], attributes: list[str]) -> list[str]:
+    return ["--data.actions", json.dumps(actions), "--data.attributes", json.dumps(attributes)]
+
+
+# Warnings every in-process run would repeat and that say nothing about the results.
+_EXPECTED_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",
+    r".*smaller than the logging interval.*",
+    r".*module\(s\) in eval mode.*",  # the protocol's frozen anonymizer, on purpose
+    r".*does not have many workers.*",
+)
+
+
+@contextlib.contextmanager
+def _cli_call() -> Iterator[None]:
+    """Run AnonprivCLI in-process as if from a clean command line, without repeated noise."""
+    argv = sys.argv
+    sys.argv = argv[:1]  # the sweep's own flags are not the CLI's
+    try:
+        with warnings.catch_warnings():
+            for pattern in _EXPECTED_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        sys.argv = argv
+
+
+class Sweep:
+    """Runs :class:`SweepRun` s (resuming), then writes ``table1``, ``table2`` and the plot."""
+
+    def __init__(self, settings: SweepSettings, log: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.log = log
+        self.executed: list[str] = []  # names of runs that did work in this process (for tests)
+
+    def run_dir(self, run: SweepRun) -> Path:
+        return self.settings.out / "runs" / run.name
+
+    # -- one run --------------------------------------------------------------------------------
+    def train(self, run: SweepRun) -> Path:
+        """``anonpriv fit`` of the method's config; returns its last checkpoint."""
+        from anonpriv.cli import AnonprivCLI
+
+        s = self.settings
+        train_dir = self.run_dir(run) / "train"
+        done = train_dir / "fit.done"
+        checkpoint = train_dir / "anonymizer" / "run" / "checkpoints" / "last.ckpt"
+        if done.exists() and checkpoint.exists():
+            return checkpoint
+        shutil.rmtree(train_dir, ignore_errors=True)  # an interrupted training starts over
+        args = ["fit", "--config", str(CONFIGS / f"{run.method}.yaml"), "--data", str(s.data_config), *s.data_args,
+                "--seed_everything", str(run.seed), *_quiet_trainer(train_dir, "anonymizer"), *s.train_args]
+        for key, value in run.model_args:
+            args += [f"--model.init_args.{key}", json.dumps(value)]
+        if run.table == "table2":
+            args += _subset_args(SEEN_ACTIONS, SEEN_ATTRIBUTES)
+        with _cli_call():
+            AnonprivCLI(args=args)
+        done.write_text("done\n")
+        return checkpoint
+
+    def evaluate(self, run: SweepRun, anonymizer: str) -> dict:
+        """Fresh action model + attacker panel on the frozen anonymizer; returns test results."""
+        from anonpriv.cli import AnonprivCLI
+
+        s = self.settings
+        eval_dir = self.run_dir(run) / "evaluation"
+        shutil.rmtree(eval_dir, ignore_errors=True)
+        args = ["fit", "--config", str(CONFIGS / "evaluate.yaml"), "--data", str(s.data_config), *s.data_args,
+                "--model.init_args.anonymizer", anonymizer, "--seed_everything", str(run.seed),
+                "--trainer.max_epochs", str(s.eval_epochs), "--metrics.results_dir", str(eval_dir),
+                *_quiet_trainer(eval_dir, "protocol"), *s.eval_args]
+        if run.table == "table2":
+            args += _subset_args(NOVEL_ACTIONS, NOVEL_ATTRIBUTES)
+        with _cli_call():
+            cli = AnonprivCLI(args=args)
+            cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
+        return json.loads((eval_dir / "results.json").read_text())
+
+    def execute(self, run: SweepRun) -> dict:
+        """The run's results, computing them only if no finished result exists."""
+        result_file = self.run_dir(run) / "result.json"
+        if result_file.exists():
+            self.log(f"  {run.name}: done earlier, kept ({result_file})")
+            return json.loads(result_file.read_text())
+        start = time.perf_counter()
+        anonymizer = str(self.train(run)) if run.method in TRAINED else run.method
+        trained = time.perf_counter()
+        results = self.evaluate(run, anonymizer)
+        results["sweep"] = {**dataclasses.asdict(run), "train_seconds": round(trained - start, 1),
+                            "evaluate_seconds": round(time.perf_counter() - trained, 1)}
+        tmp = result_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+        tmp.replace(result_file)  # a result file only ever exists complete
+        self.executed.append(run.name)
+        self.log(f"  {run.name}: top-1 {results['top1']:.3f}, worst cMAP {results['cmap']:.3f}, "
+                 f"F1 {results['f1']:.3f} ({results['sweep']['train_seconds']:.0f} s training, "
+                 f"{results['sweep']['evaluate_seconds']:.0f} s evaluation)")
+        return results
+
+    # -- the whole sweep --------------------------------------------------------------------------
+    def run(self, runs: Sequence[SweepRun]) -> dict[str, list[ResultRow]]:
+        rows: dict[str, list[ResultRow]] = {"table1": [], "table2": []}
+        total = time.perf_counter()
+        for i, run in enumerate(runs, start=1):
+            self.log(f"[{i}/{len(runs)}] {run.name} ({'novel protocol' if run.table == 'table2' else 'standard protocol'})")
+            results = self.execute(run)
+            name = run.name.removeprefix("novel_")
+            rows[run.table].append(ResultRow.from_results(name, results, group=run.group, params=run.params))
+        self.log(f"sweep finished in {time.perf_counter() - total:.0f} s")
+        return rows
+
+    def write_reports(self, rows: dict[str, list[ResultRow]], command: str) -> dict[str, Path]:
+        out = self.settings.out
+        written = {}
+        table1 = rows["table1"]
+        if table1:
+            methods = [r for r in table1 if r.group == "method"]
+            text = comparison_table(methods, title="Table 1: standard protocol (fresh models on the frozen anonymizer's output)")
+            sweep_rows = [r for r in table1 if r.group == "sweep"]
+            if sweep_rows:
+                text += "\n" + comparison_table(
+                    [r for r in table1 if r.name in ("raw", "token_pruning")] + sweep_rows,
+                    title="Token pruning: lambda_priv x keep_ratio")
+            front = plot_tradeoff(table1, out / "tradeoff.png")
+            text += f"\nPareto front (lowest worst-case cMAP for the utility): {', '.join(front)}\n"
+            text += f"\nMade by `{command}`.\n"
+            (out / "table1.md").write_text(text)
+            write_comparison_csv(table1, out / "table1.csv")
+            written.update(table1=out / "table1.md", plot=out / "tradeoff.png")
+        if rows["table2"]:
+            text = comparison_table(
+                rows["table2"],
+                title=(f"Table 2: novel protocol (anonymizers trained on actions {SEEN_ACTIONS} and attributes "
+                       f"{SEEN_ATTRIBUTES}; fresh models on actions {NOVEL_ACTIONS} and attributes {NOVEL_ATTRIBUTES})"),
+            )
+            text += f"\nMade by `{command}`.\n"
+            (out / "table2.md").write_text(text)
+            write_comparison_csv(rows["table2"], out / "table2.csv")
+            written["table2"] = out / "table2.md"
+        return written
