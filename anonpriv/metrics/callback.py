@@ -40,7 +40,8 @@ class PrivacyUtilityMetrics(pl.Callback):
 
     Args:
         results_dir: where ``results.json`` / ``results.csv`` go on test; defaults to the
-            logger's run folder (``trainer.log_dir``).
+            logger's run folder (``trainer.log_dir``). Without either, nothing is written and the
+            results stay in :attr:`last_results`.
         threshold: probability above which an attribute counts as predicted (F1).
     """
 
@@ -139,7 +140,7 @@ class PrivacyUtilityMetrics(pl.Callback):
         self._log("test", pl_module, results)
         results["method"] = type(pl_module).__name__
         self.last_results["test"] = results
-        out_dir = self.results_dir or trainer.log_dir or trainer.default_root_dir
+        out_dir = self.results_dir or (trainer.log_dir if trainer.loggers else None)
         if out_dir and trainer.is_global_zero:
             write_results(results, Path(out_dir))
 
