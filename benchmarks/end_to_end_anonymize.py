@@ -4,7 +4,7 @@ A 112 x 112, 30 fps video of a few hundred frames is written with PyAV (libx264)
 folder; then each method variant anonymizes it through the command's Python entry point
 (:func:`anonpriv.anonymize.main`: decode + resize + anonymize + mask + encode, defaults otherwise:
 batch 4, libx264 CRF 18). Each variant runs in its own process so its peak resident memory
-(``getrusage`` max RSS) is its own; the process first anonymizes the video once untimed (warm-up),
+(``VmHWM``) is its own; the process first anonymizes the video once untimed (warm-up),
 then ``--repeats`` timed times, and the median wall time of a whole ``main()`` call (method build
 included) gives frames/s. Real time is the video's 30 frames/s. (``--quick`` measures in this
 process instead, so its memory column is cumulative.)
@@ -84,7 +84,17 @@ def variants(quick: bool) -> list[tuple[str, str, list[str]]]:
 
 # -- the measuring process ------------------------------------------------------------------------------
 def max_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``. (``getrusage``'s ``ru_maxrss`` survives ``exec``, so a
+    child started from a big parent would report the parent's peak.) Elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
@@ -145,7 +155,7 @@ def run(quick: bool = False, frames: int = 300, repeats: int = 3) -> str:
              f"median of {repeats} after a warm-up, CPU)\n\nMachine: {machine_line()}\n\n")
     return title + markdown_table(
         ["method", "model input", "frames", "s / video", "frames/s", "x real time", "peak RSS MiB",
-         "RSS above imports MiB"], rows)
+         "peak above imports MiB"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,11 +173,12 @@ class TubeletViT(nn.Module):
 
         ``ids`` index the clip's tubelet grid; ``-1`` entries are padding (rows that keep fewer
         tubelets than others) and are masked out of the attention. ``None`` uses every tubelet.
+        (On meta tensors, which hold no values, ids are taken to be valid and unpadded.)
         """
         tokens = self.embed_tubelets(video, ids)
         x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         attn_mask = None
-        if ids is not None and bool((ids < 0).any()):
+        if ids is not None and not ids.is_meta and bool((ids < 0).any()):
             # Additive mask over keys (B, 1, 1, 1 + k): the CLS token is always attended.
             padding = F.pad(ids < 0, (1, 0), value=False)
             attn_mask = torch.zeros(padding.shape, dtype=x.dtype, device=x.device)
@@ -194,7 +195,7 @@ class TubeletViT(nn.Module):
         if ids.dim() != 2 or ids.shape[0] != batch or ids.shape[1] < 1:
             raise ValueError(f"tubelet ids must be (B={batch}, k >= 1), got {tuple(ids.shape)}.")
         count = grid[0] * grid[1] * grid[2]
-        if int(ids.max()) >= count:
+        if not ids.is_meta and int(ids.max()) >= count:  # meta tensors (FLOP counting) hold no values
             raise ValueError(
                 f"tubelet id {int(ids.max())} is outside this clip's {count} tubelets (grid {grid}): "
                 "the anonymizer and this model must use the same tubelet grid."
