@@ -2,8 +2,9 @@
 
 Each method is built as ``configs/method/<name>.yaml`` configures it (untrained weights: speed does
 not depend on training) for clips of 16 x 112 x 112 and anonymizes the same batch of random clips
-under ``torch.inference_mode()``. Reported: milliseconds per batch (median), clips/s and frames/s
-(input frames; BDQ returns T - 1 frames per clip), per device.
+under ``torch.inference_mode()``, the methods timed in round-robin order. Reported: milliseconds
+per batch (median), clips/s and frames/s (input frames; BDQ returns T - 1 frames per clip), per
+device (the CPU, and CUDA when there is one).
 
 Token pruning appears twice:
 
@@ -39,7 +40,7 @@ from benchmarks.common import (
     fmt,
     machine_line,
     markdown_table,
-    time_call,
+    time_calls_interleaved,
 )
 
 CLIP_SHAPE = [16, 112, 112]
@@ -107,16 +108,19 @@ def run(quick: bool = False, batch_size: int = 4, repeats: int = 5, devices: lis
     batch = torch.rand(batch_size, 3, *clip_shape, generator=generator)
     table_rows = []
     for device in default_devices(devices):
+        calls = {}
         for name, setup in candidates(clip_shape):
             torch.manual_seed(0)
-            call = setup(device, batch)
-            with torch.inference_mode():
-                timing = time_call(call, repeats=repeats, warmup=1 if quick else 2, device=device)
+            calls[name] = setup(device, batch)
+        with torch.inference_mode():  # round-robin: a load change on the machine hits every method alike
+            timings = time_calls_interleaved(calls, repeats=repeats, warmup=1 if quick else 2, device=device)
+        for name, timing in timings.items():
             if timing.median < 1e-4:  # raw returns its input: nothing to time
                 table_rows.append([name, device, fmt(1e3 * timing.median, 2), "(identity)", "(identity)"])
                 continue
             clips_per_s = batch_size / timing.median
-            table_rows.append([name, device, fmt(1e3 * timing.median, 2), fmt(clips_per_s), fmt(clips_per_s * frames, 0)])
+            table_rows.append([name, device, fmt(1e3 * timing.median, 2), fmt(clips_per_s),
+                               fmt(clips_per_s * frames, 0)])
     shape = "x".join(map(str, clip_shape))
     title = (f"### Anonymization throughput ({shape} clips, batch {batch_size}, median of {repeats})\n\n"
              f"Machine: {machine_line()}\n\n")

@@ -84,6 +84,24 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
     return Timing(statistics.median(times), min(times), max(times), len(times))
 
 
+def time_calls_interleaved(calls: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                           device: str | torch.device = "cpu") -> dict[str, Timing]:
+    """:func:`time_call` for several calls in round-robin order (one of each per round), so a load
+    change on a shared machine hits every variant alike and their ratios stay fair."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(max(1, repeats)):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: Timing(statistics.median(t), min(t), max(t), len(t)) for name, t in times.items()}
+
+
 # -- FLOPs --------------------------------------------------------------------------------------------
 # PyTorch's counter knows the CUDA attention kernels; on CPU, scaled_dot_product_attention runs this
 # one, which the counter would otherwise skip (attention is the part pruning saves most on).

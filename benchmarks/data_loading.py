@@ -96,6 +96,7 @@ def run(quick: bool = False, videos_per_class: int = 8, frames: int = 150, epoch
         source = UCF101Source(str(root), split=1, frame_stride=2, **clip)
         probe_seconds = time.perf_counter() - start
         train_videos = len(source.records("train"))
+        all_videos = train_videos + len(source.records("test"))
         for num_workers in workers:
             datamodule = VideoPrivacyDataModule(source, batch_size=batch_size, num_workers=num_workers)
             datamodule.setup("fit")
@@ -103,14 +104,15 @@ def run(quick: bool = False, videos_per_class: int = 8, frames: int = 150, epoch
             first, clips = epoch_seconds(loader)
             later = [epoch_seconds(loader)[0] for _ in range(epochs - 1)]
             steady = statistics.median(later) if later else first
-            rows.append([num_workers, fmt(clips / first), fmt(clips / steady), fmt(clips / steady * clip["num_frames"], 0)])
+            rows.append([num_workers, fmt(clips / first), fmt(clips / steady),
+                         fmt(clips / steady * clip["num_frames"], 0)])
             del loader, datamodule  # stops the persistent workers
     shape = f"{clip['num_frames']}x{clip['height']}x{clip['width']}"
     title = (f"### Data loading: UCF101-shaped source, {train_videos} training videos of {frames} frames "
              f"({'160x120' if quick else '320x240'} MPEG-4 AVI), {shape} clips (stride 2), batch {batch_size}\n\n"
              f"Machine: {machine_line()}\n\n"
-             f"Source construction (split files + PyAV probe of {len(source.records('train')) + len(source.records('test'))}"
-             f" videos): {probe_seconds:.2f} s. Steady state: median of epochs 2-{epochs}.\n\n")
+             f"Source construction (split files + PyAV probe of {all_videos} videos): {probe_seconds:.2f} s. "
+             f"Steady state: median of epochs 2-{epochs}.\n\n")
     return title + markdown_table(["workers", "first epoch clips/s", "steady clips/s", "steady frames/s"], rows)
 
 

@@ -149,7 +149,8 @@ def run(quick: bool = False, frames: int = 300, repeats: int = 3) -> str:
                        "repeats": repeats}
             numbers = measure(**request) if quick else measure_in_new_process(name, request)
             fps = numbers["frames"] / numbers["seconds"]
-            rows.append([name, clip, numbers["frames"], fmt(numbers["seconds"], 2), fmt(fps), f"{fps / REAL_TIME_FPS:.1f}x",
+            rows.append([name, clip, numbers["frames"], fmt(numbers["seconds"], 2), fmt(fps),
+                         f"{fps / REAL_TIME_FPS:.1f}x",
                          fmt(numbers["peak_rss_mb"], 0), fmt(numbers["peak_rss_mb"] - numbers["baseline_rss_mb"], 0)])
     title = (f"### End-to-end `anonpriv anonymize` (112x112, {frames} frames at {REAL_TIME_FPS} fps, libx264; "
              f"median of {repeats} after a warm-up, CPU)\n\nMachine: {machine_line()}\n\n")

@@ -1,6 +1,7 @@
 """Benchmark 2: what token pruning saves downstream, and what the pruning anonymizer itself costs.
 
-Three tables, all measured in one run under ``torch.inference_mode()``:
+Three tables, all measured in one run under ``torch.inference_mode()``, the variants of each table
+timed in round-robin order (so load changes hit them alike):
 
 1. **Downstream ViT, kept tubelets vs. all.** ``tubelet_vit_tiny`` (192 wide, 4 blocks) on
    16 x 112 x 112 clips with 2 x 14 x 14 tubelets (8 x 8 x 8 = 512 tubelets, the token pruning
@@ -44,7 +45,7 @@ from benchmarks.common import (
     fmt,
     machine_line,
     markdown_table,
-    time_call,
+    time_calls_interleaved,
 )
 
 KEEP_RATIOS = (0.9, 0.7, 0.5, 0.3)
@@ -56,11 +57,11 @@ def random_tubelet_ids(batch: int, num_tubelets: int, keep: int, generator: torc
     return torch.rand(batch, num_tubelets, generator=generator).topk(keep, dim=1).indices.sort(dim=1).values
 
 
-def _time_and_flops(call: Callable[[], object], repeats: int, warmup: int) -> tuple[float, int]:
+def measure_variants(calls: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, tuple[float, int]]:
+    """``{name: (median seconds, FLOPs)}``: timed side by side (round-robin), FLOPs counted once."""
     with torch.inference_mode():
-        seconds = time_call(call, repeats=repeats, warmup=warmup).median
-        flops = count_flops(call)
-    return seconds, flops
+        timings = time_calls_interleaved(calls, repeats=repeats, warmup=warmup)
+        return {name: (timings[name].median, count_flops(call)) for name, call in calls.items()}
 
 
 # -- 1. downstream ---------------------------------------------------------------------------------
@@ -73,14 +74,16 @@ def downstream_table(clip_shape, tubelet, batch_size, keep_ratios, repeats, warm
     generator = torch.Generator().manual_seed(0)
     video = torch.rand(batch_size, 3, *clip_shape, generator=generator)
     n = model.num_tubelets
-    full_s, full_flops = _time_and_flops(lambda: model(video), repeats, warmup)
-    rows = [["all (normal forward)", n, fmt(1e3 * full_s, 2), "1.00x", fmt(full_flops / batch_size / 1e9, 3), "1.00"]]
+    calls = {"all (normal forward)": (n, lambda: model(video))}
     for ratio in (1.0, *keep_ratios):
         keep = math.ceil(ratio * n - 1e-9)
         ids = random_tubelet_ids(batch_size, n, keep, generator)
-        seconds, flops = _time_and_flops(lambda: model.forward_tubelets(video, ids), repeats, warmup)
-        rows.append([f"{ratio:.1f}", keep, fmt(1e3 * seconds, 2), f"{full_s / seconds:.2f}x",
-                     fmt(flops / batch_size / 1e9, 3), f"{flops / full_flops:.2f}"])
+        calls[f"{ratio:.1f}"] = (keep, lambda ids=ids: model.forward_tubelets(video, ids))
+    measured = measure_variants({name: call for name, (_, call) in calls.items()}, repeats, warmup)
+    full_s, full_flops = measured["all (normal forward)"]
+    rows = [[name, calls[name][0], fmt(1e3 * seconds, 2), f"{full_s / seconds:.2f}x",
+             fmt(flops / batch_size / 1e9, 3), f"{flops / full_flops:.2f}"]
+            for name, (seconds, flops) in measured.items()]
     shape = "x".join(map(str, clip_shape))
     return (f"#### Downstream `tubelet_vit_tiny` on {shape} clips, {'x'.join(map(str, tubelet))} tubelets, "
             f"batch {batch_size}\n\n"
@@ -121,11 +124,11 @@ def anonymizer_table(clip_shape, batch_size, repeats, warmup, paper_rows: bool =
     method = tiny_token_pruning(clip_shape)
     vit = method.vit
     video = torch.rand(batch_size, 3, *clip_shape, generator=torch.Generator().manual_seed(1))
-    unpruned_s, unpruned_flops = _time_and_flops(lambda: vit(video, 1.0), repeats, warmup)
+    ratios = (1.0, method.hparams.keep_ratio)
+    measured = measure_variants({ratio: (lambda ratio=ratio: vit(video, ratio)) for ratio in ratios}, repeats, warmup)
+    unpruned_s, unpruned_flops = measured[1.0]
     rows = []
-    for ratio in (1.0, method.hparams.keep_ratio):
-        seconds, flops = (unpruned_s, unpruned_flops) if ratio == 1.0 else _time_and_flops(
-            lambda: vit(video, ratio), repeats, warmup)
+    for ratio, (seconds, flops) in measured.items():
         kept = vit.kept_count_schedule(ratio)[-1] if vit.prune_blocks else vit.num_tubelets
         rows.append([f"tiny config, keep {ratio:g} per stage", f"{kept}/{vit.num_tubelets}", fmt(1e3 * seconds, 2),
                      f"{unpruned_s / seconds:.2f}x", fmt(flops / batch_size / 1e9, 3),
@@ -190,9 +193,10 @@ def pipeline_table(clip_shape, anonymizer_shape, batch_size, repeats, warmup) ->
                 ("anonymizer + `tubelet_vit_tiny` on the full masked clip", full_masked(vit)),
                 ("anonymizer + `tubelet_vit_tiny` on the kept tubelets only", kept_only),
                 ("anonymizer + `c3d_tiny` on the full masked clip (default downstream)", full_masked(c3d))]
-    measured = [(name, *_time_and_flops(call, repeats, warmup)) for name, call in variants]
-    reference = measured[1][1]
-    rows = [[name, fmt(1e3 * s, 2), f"{reference / s:.2f}x", fmt(f / batch_size / 1e9, 3)] for name, s, f in measured]
+    measured = measure_variants(dict(variants), repeats, warmup)
+    reference = measured[variants[1][0]][0]
+    rows = [[name, fmt(1e3 * s, 2), f"{reference / s:.2f}x", fmt(f / batch_size / 1e9, 3)]
+            for name, (s, f) in measured.items()]
     shape = "x".join(map(str, clip_shape))
     return (f"#### Pipeline on {shape} clips (anonymizer at {'x'.join(map(str, anonymizer_shape))}, "
             f"{kept_fraction:.0%} of tubelets kept), batch {batch_size}\n\n"

@@ -7,7 +7,13 @@ import torch
 
 from anonpriv.methods.registry import build_method
 from anonpriv.models import create_utility_model, list_utility_models
-from anonpriv.models.token_vit import TubeletViT, gather_rows, kept_tubelet_ids, patchify_tubelets
+from anonpriv.models.token_vit import (
+    TubeletViT,
+    gather_rows,
+    gather_tubelets,
+    kept_tubelet_ids,
+    patchify_tubelets,
+)
 
 
 @pytest.fixture
@@ -30,6 +36,13 @@ def test_patchify_matches_a_strided_conv3d():
     rows = patchify_tubelets(video, (2, 4, 4))
     assert rows.shape == (2, 2 * 2 * 3, 3 * 2 * 4 * 4)
     torch.testing.assert_close(rows @ conv.weight.flatten(1).T, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gathering_tubelets_equals_selecting_rows_of_the_full_patchify():
+    video = torch.rand(2, 3, 6, 8, 12)
+    ids = torch.tensor([[0, 5, 17, 11], [3, 3, 8, -1]])
+    expected = gather_rows(patchify_tubelets(video, (2, 4, 4)), ids)
+    assert torch.equal(gather_tubelets(video, (2, 4, 4), ids), expected)
 
 
 def test_all_ids_equal_the_full_clip_forward(vit):

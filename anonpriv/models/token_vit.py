@@ -18,7 +18,8 @@ over directly: e.g. token pruning on 16 x 32 x 32 clips with 2 x 4 x 4 tubelets 
 the full 16 x 112 x 112 clip with 2 x 14 x 14 tubelets both have an 8 x 8 x 8 grid.
 :func:`kept_tubelet_ids` turns an anonymizer's ``tubelet_mask`` into such ids.
 
-Every selection below is a tensor op (reshape, gather, argsort); nothing loops over tubelets.
+Every selection below is a tensor op (views, advanced indexing, gather, argsort); nothing loops
+over tubelets, and the pruned path copies only the kept tubelets' pixels.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from anonpriv.models.registry import register_utility_model
-from anonpriv.models.utility import Normalize
 
 Shape3 = tuple[int, int, int]
 
@@ -47,6 +47,15 @@ def tubelet_grid(clip_shape: Shape3, tubelet: Shape3) -> Shape3:
     return T // t, H // p, W // q
 
 
+def tubelet_view(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
+    """(B, C, T, H, W) -> a (B, gt, gh, gw, C, t, p, q) view of the same memory: tubelet
+    ``(i, j, k)`` of the grid is ``view[:, i, j, k]`` (nothing is copied)."""
+    B, C, T, H, W = video.shape
+    t, p, q = tubelet
+    gt, gh, gw = tubelet_grid((T, H, W), tubelet)
+    return video.reshape(B, C, gt, t, gh, p, gw, q).permute(0, 2, 4, 6, 1, 3, 5, 7)
+
+
 def patchify_tubelets(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
     """(B, C, T, H, W) -> (B, N, C * t * p * q): the pixels of every tubelet, one row each.
 
@@ -54,11 +63,23 @@ def patchify_tubelets(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
     the order of a ``Conv3d(kernel=stride=tubelet)`` weight, so a linear layer on these rows is
     that convolution.
     """
-    B, C, T, H, W = video.shape
-    t, p, q = tubelet
-    gt, gh, gw = tubelet_grid((T, H, W), tubelet)
-    x = video.reshape(B, C, gt, t, gh, p, gw, q)
-    return x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(B, gt * gh * gw, C * t * p * q)
+    view = tubelet_view(video, tubelet)
+    B, gt, gh, gw = view.shape[:4]
+    return view.reshape(B, gt * gh * gw, -1)
+
+
+def gather_tubelets(video: torch.Tensor, tubelet: Shape3, ids: torch.Tensor) -> torch.Tensor:
+    """The rows of :func:`patchify_tubelets` for tubelets ``ids`` (B, k) only -> (B, k, C*t*p*q).
+
+    Only the chosen tubelets' pixels are copied (one advanced-indexing gather on
+    :func:`tubelet_view`). Negative ids (padding) read tubelet 0.
+    """
+    view = tubelet_view(video, tubelet)
+    B, _, gh, gw = view.shape[:4]
+    safe = ids.clamp_min(0)
+    frame_slot, cell = safe // (gh * gw), safe % (gh * gw)
+    batch = torch.arange(B, device=ids.device).unsqueeze(1)
+    return view[batch, frame_slot, cell // gw, cell % gw].reshape(B, ids.shape[1], -1)
 
 
 def gather_rows(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -121,7 +142,9 @@ class TubeletViT(nn.Module):
         self.clip_shape = tuple(int(s) for s in clip_shape)
         self.tubelet = tuple(int(s) for s in tubelet)
         self.grid = tubelet_grid(self.clip_shape, self.tubelet)
-        self.normalize = Normalize(tuple(mean)[:in_channels], tuple(std)[:in_channels])
+        # (C, 1): normalises tubelet rows viewed as (..., C, t * p * q)
+        self.register_buffer("mean", torch.tensor(mean[:in_channels]).float().view(-1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std[:in_channels]).float().view(-1, 1), persistent=False)
         t, p, q = self.tubelet
         self.embed = nn.Linear(in_channels * t * p * q, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -160,13 +183,20 @@ class TubeletViT(nn.Module):
         """Tubelet tokens with position embeddings: (B, N, D) for the whole clip, or (B, k, D)
         for the tubelets ``ids`` (B, k) (only those tubelets' pixels are embedded)."""
         grid = self.grid_of(video)
-        patches = patchify_tubelets(self.normalize(video), self.tubelet)
         positions = self.position_embeddings(grid)
-        if ids is not None:
+        if ids is None:
+            patches = patchify_tubelets(video, self.tubelet)
+        else:
             self._check_ids(ids, video.shape[0], grid)
-            patches = gather_rows(patches, ids)
+            patches = gather_tubelets(video, self.tubelet, ids)
             positions = gather_rows(positions, ids)
-        return self.embed(patches) + positions
+        return self.embed(self._normalize_rows(patches)) + positions
+
+    def _normalize_rows(self, patches: torch.Tensor) -> torch.Tensor:
+        """Per-channel normalisation of tubelet rows (B, k, C * t * p * q) (only the rows used)."""
+        B, k, _ = patches.shape
+        rows = patches.reshape(B, k, self.mean.shape[0], -1)
+        return ((rows - self.mean) / self.std).reshape(B, k, -1)
 
     def forward_tubelets(self, video: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
         """Action logits (B, num_classes) from the tubelets ``ids`` (B, k) of ``video`` only.
