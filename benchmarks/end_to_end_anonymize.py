@@ -11,8 +11,10 @@ process instead, so its memory column is cumulative.)
 
 Variants: ``raw`` (decode + encode only: the floor), token pruning as configured in
 ``configs/method/token_pruning.yaml`` (untrained; clips of 16 x 32 x 32, so the frames are resized
-to 32 px and the kept-tubelet mask is upsampled back to 112 px), and the same tiny model built for
-16 x 112 x 112 clips with 2 x 16 x 16 tubelets (an 8 x 7 x 7 grid, no resize).
+to 32 px and the kept-tubelet mask is upsampled back to 112 px), the same tiny model built for
+16 x 112 x 112 clips with 2 x 16 x 16 tubelets (an 8 x 7 x 7 grid, no resize), and the tiny config
+again with ``--threads`` set to every core instead of the command's default of one core fewer
+(:func:`~anonpriv.anonymize.default_cpu_threads`; decoding and encoding run in their own threads).
 
     python -m benchmarks.end_to_end_anonymize [--quick] [--frames 300] [--output FILE]
 """
@@ -35,6 +37,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 
 import numpy as np
 
+from anonpriv.anonymize import default_cpu_threads
 from benchmarks.anonymize_throughput import NUM_ACTIONS, NUM_PRIVACY, method_config
 from benchmarks.common import REPO_ROOT, benchmark_parser, emit, fmt, machine_line, markdown_table
 
@@ -75,11 +78,16 @@ def variants(quick: bool) -> list[tuple[str, str, list[str]]]:
     config_args = token_args + ["--clip-shape", str(frames), "32", "32"]
     # At 112 px the conv stem needs power-of-two tubelets: 2 x 16 x 16 gives an 8 x 7 x 7 grid.
     full_args = token_args + ["--clip-shape", str(frames), "112", "112", "--method-arg", "tubelet=[2, 16, 16]"]
-    return [
+    rows = [
         ("raw (decode + encode only)", "native", ["--method", "raw"]),
         ("token_pruning, tiny config (untrained)", f"{frames}x32x32", config_args),
         ("token_pruning, tiny model at 112 px (2x16x16 tubelets)", f"{frames}x112x112", full_args),
     ]
+    cores = default_cpu_threads() + 1
+    if not quick and cores > 1:  # what the command's thread default buys over letting the model take every core
+        rows.append((f"token_pruning, tiny config, --threads {cores} (every core)", f"{frames}x32x32",
+                     config_args + ["--threads", str(cores)]))
+    return rows
 
 
 # -- the measuring process ------------------------------------------------------------------------------
