@@ -26,9 +26,17 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The headline method end to end: train it, test it, then the honest protocol on its output
+# (a fresh action model and fresh attackers trained on the frozen anonymizer).
 demo: $(STAMP)
-	$(BIN)/anonpriv fit --config configs/raw.yaml
-	$(BIN)/anonpriv test --config configs/raw.yaml --ckpt_path last
+	$(BIN)/anonpriv fit --config configs/token_pruning.yaml
+	$(BIN)/anonpriv test --config configs/token_pruning.yaml --ckpt_path last
+	ckpt=$$(ls -t runs/token_pruning/*/checkpoints/last.ckpt | head -n 1) && \
+	$(BIN)/anonpriv fit --config configs/evaluate.yaml --model.init_args.anonymizer $$ckpt && \
+	$(BIN)/anonpriv test --config configs/evaluate.yaml --model.init_args.anonymizer $$ckpt --ckpt_path last
+
+sweep: $(STAMP)
+	$(BIN)/python benchmarks/sweep.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -143,7 +143,7 @@ class SyntheticSource(VideoSource):
         correlation: float = 0.0,
         attribute_rate: float = 0.5,
         noise_std: float = 0.02,
-        num_train: int = 1536,
+        num_train: int = 1024,
         num_val: int = 256,
         num_test: int = 512,
         seed: int = 0,

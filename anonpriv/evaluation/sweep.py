@@ -58,14 +58,15 @@ class SweepRun:
         return dict(self.model_args)
 
 
-def default_runs(methods: Sequence[str], grid: Sequence[tuple[float, float]], novel: bool) -> list[SweepRun]:
-    """Table 1 for ``methods``, the token-pruning ``(lambda_priv, keep_ratio)`` grid, Table 2."""
+def default_runs(methods: Sequence[str], grid: Sequence[tuple[float, float]],
+                 novel: Sequence[str] = ()) -> list[SweepRun]:
+    """Table 1 for ``methods``, the token-pruning ``(lambda_priv, keep_ratio)`` grid, and Table 2
+    (the novel protocol) for the methods in ``novel``."""
     runs = [SweepRun(m, m) for m in methods]
     for lam, keep in grid:
         runs.append(SweepRun(f"token_pruning_l{lam}_k{keep}", "token_pruning", group="sweep",
                              model_args=(("lambda_priv", lam), ("keep_ratio", keep))))
-    if novel:
-        runs += [SweepRun(f"novel_{m}", m, table="table2") for m in methods]
+    runs += [SweepRun(f"novel_{m}", m, table="table2") for m in novel]
     return runs
 
 
@@ -150,7 +151,7 @@ class Sweep:
         done.write_text("done\n")
         return checkpoint
 
-    def evaluate(self, run: SweepRun, anonymizer: str) -> dict:
+    def evaluate(self, run: SweepRun, anonymizer: str, anonymizer_kwargs: dict | None = None) -> dict:
         """Fresh action model + attacker panel on the frozen anonymizer; returns test results."""
         from anonpriv.cli import AnonprivCLI
 
@@ -161,12 +162,22 @@ class Sweep:
                 "--model.init_args.anonymizer", anonymizer, "--seed_everything", str(run.seed),
                 "--trainer.max_epochs", str(s.eval_epochs), "--metrics.results_dir", str(eval_dir),
                 *_quiet_trainer(eval_dir, "protocol"), *s.eval_args]
+        if anonymizer_kwargs:
+            args += ["--model.init_args.anonymizer_kwargs", json.dumps(anonymizer_kwargs)]
         if run.table == "table2":
             args += _subset_args(NOVEL_ACTIONS, NOVEL_ATTRIBUTES)
         with _cli_call():
             cli = AnonprivCLI(args=args)
             cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
         return json.loads((eval_dir / "results.json").read_text())
+
+    @staticmethod
+    def training_free_options(run: SweepRun) -> dict:
+        """A training-free method's options: its ``configs/method/<name>.yaml``, then the run's."""
+        import yaml
+
+        config = yaml.safe_load((CONFIGS / "method" / f"{run.method}.yaml").read_text()) or {}
+        return {**(config.get("init_args") or {}), **run.params}
 
     def execute(self, run: SweepRun) -> dict:
         """The run's results, computing them only if no finished result exists."""
@@ -175,9 +186,12 @@ class Sweep:
             self.log(f"  {run.name}: done earlier, kept ({result_file})")
             return json.loads(result_file.read_text())
         start = time.perf_counter()
-        anonymizer = str(self.train(run)) if run.method in TRAINED else run.method
+        if run.method in TRAINED:
+            anonymizer, options = str(self.train(run)), None
+        else:
+            anonymizer, options = run.method, self.training_free_options(run)
         trained = time.perf_counter()
-        results = self.evaluate(run, anonymizer)
+        results = self.evaluate(run, anonymizer, options)
         results["sweep"] = {**dataclasses.asdict(run), "train_seconds": round(trained - start, 1),
                             "evaluate_seconds": round(time.perf_counter() - trained, 1)}
         tmp = result_file.with_suffix(".tmp")
