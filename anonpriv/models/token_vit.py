@@ -31,6 +31,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from anonpriv.models.registry import register_utility_model
+from anonpriv.models.weights import init_vit_weights
 
 Shape3 = tuple[int, int, int]
 
@@ -159,7 +160,7 @@ class TubeletViT(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
         trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)
-        self.apply(_init_weights)
+        self.apply(init_vit_weights)
 
     @property
     def num_tubelets(self) -> int:
@@ -230,16 +231,6 @@ class TubeletViT(nn.Module):
                 f"tubelet id {int(ids.max())} is outside this clip's {count} tubelets (grid {grid}): "
                 "the anonymizer and this model must use the same tubelet grid."
             )
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 @register_utility_model

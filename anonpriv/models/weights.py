@@ -1,4 +1,5 @@
-"""Loading pretrained weights from a local file (nothing is ever downloaded)."""
+"""Weights: the ViT initialisation shared by the tubelet ViTs, and loading pretrained weights from a
+local file (nothing is ever downloaded)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,20 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+
+def init_vit_weights(module: nn.Module) -> None:
+    """The usual ViT initialisation, for ``model.apply``: truncated-normal (std 0.02) linear
+    weights with zero biases, unit LayerNorms."""
+    from timm.layers import trunc_normal_
+
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def load_local_weights(model: nn.Module, path: str | Path, strict: bool = False, skip_prefixes: tuple[str, ...] = ()) -> None:

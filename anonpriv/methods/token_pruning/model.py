@@ -26,6 +26,7 @@ from anonpriv.methods.token_pruning.scoring import (
     prune_and_fuse,
     utility_privacy_score,
 )
+from anonpriv.models.weights import init_vit_weights
 
 
 @dataclasses.dataclass
@@ -116,17 +117,7 @@ class DualCLSTubeletViT(nn.Module):
         trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.act_cls, std=0.02)
         trunc_normal_(self.priv_cls, std=0.02)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            trunc_normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        self.apply(init_vit_weights)
 
     @property
     def grid(self) -> tuple[int, int, int]:
