@@ -20,7 +20,9 @@ from pathlib import Path
 from anonpriv.evaluation.sweep import CONFIGS, Sweep, SweepRun, SweepSettings, default_runs
 
 METHODS = ["raw", "blur", "downsample", "bdq", "spact", "token_pruning"]
-GRID = [(0.5, 0.7), (2.0, 0.7), (1.0, 0.5), (1.0, 0.9)]  # (lambda_priv, keep_ratio) besides the default (1.0, 0.7)
+# (lambda_priv, keep_ratio) besides the default (1.0, 0.5): one step in each direction keeps the full
+# sweep under 45 minutes on 2 CPU cores; pass --grid for a denser curve.
+GRID = [(2.0, 0.5), (1.0, 0.7)]
 NOVEL = ["raw", "bdq", "spact", "token_pruning"]  # training-free methods do not learn anything to transfer
 
 

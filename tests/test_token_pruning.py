@@ -137,7 +137,7 @@ def test_kept_mask_is_temporally_consistent_within_each_tube():
 
 def test_method_outputs_masked_clip_and_token_set():
     method = TokenPruningMethod(num_actions=3, num_privacy=2, clip_shape=list(CLIP), embed_dim=32, depth=2,
-                                num_heads=2, keep_ratio=0.5).eval()
+                                prune_blocks=[2], num_heads=2, keep_ratio=0.5).eval()
     video = torch.rand(2, 3, *CLIP)
     out = method.anonymizer_outputs(video)
     assert out["video"].shape == video.shape
@@ -225,7 +225,7 @@ def test_attention_map_callback_writes_image_events(tmp_path):
     dm = VideoPrivacyDataModule(SyntheticSource(num_frames=8, height=16, width=16, num_train=8, num_val=4,
                                                 num_test=4), batch_size=4)
     method = TokenPruningMethod(num_actions=dm.num_actions, num_privacy=dm.num_privacy, clip_shape=dm.clip_shape,
-                                embed_dim=32, depth=2, num_heads=2, attention_map_clips=2)
+                                embed_dim=32, depth=2, prune_blocks=[2], num_heads=2, attention_map_clips=2)
     logger = TensorBoardLogger(str(tmp_path), name="tp")
     trainer = pl.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=logger,
                          enable_checkpointing=False, enable_progress_bar=False, num_sanity_val_steps=0)

@@ -1,0 +1,47 @@
+"""The kept-region audit against hand-made masks and regions (the measurement the localization
+benchmark reports; see benchmarks/token_pruning_localization.py)."""
+
+import pytest
+import torch
+
+from anonpriv.methods.token_pruning.audit import kept_region_overlap
+
+
+class KeepLeftHalf:
+    """Stands in for a method: keeps the left half of every frame."""
+
+    def eval(self):
+        return self
+
+    def anonymizer_outputs(self, video):
+        mask = torch.zeros(video.shape[0], 1, *video.shape[2:])
+        mask[..., : video.shape[-1] // 2] = 1.0
+        return {"video": video * mask, "mask": mask}
+
+
+def _batch(moving_cols, private_cols, size=4):
+    action = torch.zeros(1, 2, size, size, dtype=torch.bool)
+    private = torch.zeros_like(action)
+    action[..., moving_cols] = True
+    private[..., private_cols] = True
+    return {"video": torch.rand(1, 3, 2, size, size), "action_region": action, "privacy_region": private}
+
+
+def test_overlap_by_hand():
+    # 4 x 4 frames, left half kept. Moving: columns 0 and 3 -> half of it kept. Private: columns 1-3,
+    # minus the moving column 3 -> columns 1 and 2, of which column 1 is kept -> half.
+    o = kept_region_overlap(KeepLeftHalf(), [_batch([0, 3], [1, 2, 3])])
+    assert (o.action, o.private, o.kept) == (0.5, 0.5, 0.5)
+    # Moving on the left, private on the right: all of one, none of the other.
+    o = kept_region_overlap(KeepLeftHalf(), [_batch([0, 1], [2, 3]), _batch([1], [3])])
+    assert (o.action, o.private) == (1.0, 0.0)
+    assert o.margin == 1.0
+
+
+def test_missing_regions_name_the_fix():
+    batch = _batch([0], [3])
+    del batch["action_region"]
+    with pytest.raises(KeyError, match="with_regions=True"):
+        kept_region_overlap(KeepLeftHalf(), [batch])
+    with pytest.raises(ValueError, match="no moving or no private"):
+        kept_region_overlap(KeepLeftHalf(), [_batch([], [3])])
