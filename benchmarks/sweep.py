@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sweep.py                 # full sweep on the synthetic default (CPU)
     .venv/bin/python benchmarks/sweep.py --quick --out /tmp/sweep   # a tiny smoke version
+    .venv/bin/python benchmarks/sweep.py --jobs 1        # one run at a time (default: 2 processes)
 
 Trains every method that learns (BDQ, SPAct, token pruning and its lambda_priv x keep_ratio grid),
 evaluates every method with fresh models and a panel of fresh attackers, and writes
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="token-pruning points lambda_priv:keep_ratio, comma-separated ('' for none)")
     parser.add_argument("--no-novel", action="store_true", help="skip Table 2 (the novel protocol)")
     parser.add_argument("--eval-epochs", type=int, default=6, help="epochs of the fresh models (default 6)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="runs executed at once, in separate processes with one thread each (default: 2)")
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch everywhere (smoke test)")
     args = parser.parse_args(argv)
 
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         # The papers' StrongBlur (k=13, sigma=10 on person boxes of 112+ px) scaled to the 32-px synthetic
         # figures, beside the mild blur of configs/method/blur.yaml.
         runs.insert(methods.index("blur") + 1, SweepRun("blur_strong", "blur", model_args=(("kernel_size", 7), ("sigma", 2.0))))
-    rows = sweep.run(runs)
+    rows = sweep.run(runs, jobs=args.jobs)
     command = " ".join(["python benchmarks/sweep.py", *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
     for name, path in sweep.write_reports(rows, command.strip()).items():
         print(f"{name}: {os.path.relpath(path)}")

@@ -140,3 +140,38 @@ def test_quick_sweep_writes_tables_and_resumes_without_redoing_finished_runs(tmp
             assert (tmp_path / "runs" / name / "result.json").stat().st_mtime_ns == mtime
     result = json.loads((tmp_path / "runs" / "token_pruning" / "result.json").read_text())
     assert result["sweep"]["seed"] == 0 and result["sweep"]["method"] == "token_pruning"
+
+
+def _quick_settings(out):
+    return SweepSettings(out=out, data_config=CONFIGS / "data" / "synthetic_tiny.yaml",
+                         train_args=("--trainer.max_epochs", "1"), eval_epochs=1,
+                         eval_args=("--model.init_args.attackers", '["frame_cnn_tiny"]'))
+
+
+def test_parallel_sweep_matches_one_run_at_a_time(tmp_path):
+    runs = [SweepRun("raw", "raw"), SweepRun("downsample", "downsample")]
+    parallel = Sweep(_quick_settings(tmp_path / "parallel"), log=lambda _: None)
+    rows = parallel.run(runs, jobs=2)
+    assert sorted(parallel.executed) == ["downsample", "raw"]
+    assert [r.name for r in rows["table1"]] == ["raw", "downsample"]  # the order asked for, not finishing order
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each worker process uses
+    try:
+        serial = Sweep(_quick_settings(tmp_path / "serial"), log=lambda _: None).run(runs)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(rows["table1"], serial["table1"]):
+        assert (a.top1, a.cmap, a.f1) == (b.top1, b.cmap, b.f1)
+
+    again = Sweep(_quick_settings(tmp_path / "parallel"), log=lambda _: None)
+    again.run(runs, jobs=2)
+    assert again.executed == []  # finished runs are kept, in parallel mode too
+
+
+def test_sweep_rejects_bad_jobs_and_duplicate_names(tmp_path):
+    sweep = Sweep(_quick_settings(tmp_path), log=lambda _: None)
+    with pytest.raises(ValueError, match="jobs=0"):
+        sweep.run([SweepRun("raw", "raw")], jobs=0)
+    with pytest.raises(ValueError, match="unique"):
+        sweep.run([SweepRun("raw", "raw"), SweepRun("raw", "raw")])
