@@ -4,7 +4,7 @@ benchmark reports; see benchmarks/token_pruning_localization.py)."""
 import pytest
 import torch
 
-from anonpriv.methods.token_pruning.audit import kept_region_overlap
+from anonpriv.methods.token_pruning.audit import cls_head_quality, kept_region_overlap
 
 
 class KeepLeftHalf:
@@ -45,3 +45,30 @@ def test_missing_regions_name_the_fix():
         kept_region_overlap(KeepLeftHalf(), [batch])
     with pytest.raises(ValueError, match="no moving or no private"):
         kept_region_overlap(KeepLeftHalf(), [_batch([], [3])])
+
+
+class FixedHeads:
+    """Stands in for a method: the action CLS always says class 1, the privacy CLS says 'absent'
+    with logit -2 for every attribute."""
+
+    def eval(self):
+        return self
+
+    def anonymizer_outputs(self, video):
+        n = video.shape[0]
+        act = torch.zeros(n, 4)
+        act[:, 1] = 1.0
+        return {"act_cls_logits": act, "priv_cls_logits": torch.full((n, 2), -2.0)}
+
+
+def test_cls_head_quality_by_hand():
+    batch = {"video": torch.zeros(4, 3, 2, 4, 4), "action": torch.tensor([1, 1, 0, 3]),
+             "privacy": torch.tensor([[0, 0], [0, 0], [1, 0], [1, 1]])}
+    q = cls_head_quality(FixedHeads(), [batch])
+    assert q.action_top1 == 0.5 and q.action_chance == 0.25
+    # BCE of logit -2: label 0 -> softplus(-2), label 1 -> softplus(2); 5 zeros and 3 ones of 8.
+    expected = (5 * torch.nn.functional.softplus(torch.tensor(-2.0)) + 3 * torch.nn.functional.softplus(torch.tensor(2.0))) / 8
+    assert q.privacy_bce == pytest.approx(expected.item(), rel=1e-6)
+    assert q.privacy_chance_bce == pytest.approx(0.6931, abs=1e-4)
+    with pytest.raises(ValueError, match="no batches"):
+        cls_head_quality(FixedHeads(), [])
