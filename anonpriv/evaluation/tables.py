@@ -99,9 +99,11 @@ def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str =
             ])
 
 
-def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-utility trade-off") -> list[str]:
+def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-utility trade-off",
+                  curve_method: str = "token_pruning") -> list[str]:
     """Scatter of worst-case privacy cMAP (x, lower is better) against action top-1 (y), the
-    token-pruning sweep as a connected curve, and the Pareto front over every point marked.
+    token-pruning sweep (with the ``curve_method`` row, its default setting) as a connected curve,
+    and the Pareto front over every point marked.
 
     Returns the names of the points on the front.
     """
@@ -114,17 +116,28 @@ def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-u
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(7, 5))
     methods = [r for r in rows if r.group == "method"]
-    sweep = sorted((r for r in rows if r.group == "sweep"), key=lambda r: r.cmap)
-    for r in methods:
-        ax.scatter(100 * r.cmap, 100 * r.top1, s=60, zorder=3)
-        ax.annotate(r.name, (100 * r.cmap, 100 * r.top1), textcoords="offset points", xytext=(5, 4), fontsize=9)
+    sweep = [r for r in rows if r.group == "sweep"]
+    if sweep:  # the method's own default is a point of its trade-off curve too
+        sweep += [r for r in methods if r.name == curve_method]
+    sweep.sort(key=lambda r: r.cmap)
+    xy = [(100 * r.cmap, 100 * r.top1) for r in methods]
+    colours = {}
+    for r, (x, y) in zip(methods, xy):
+        colours[r.name] = ax.scatter(x, y, s=60, zorder=3, label=r.name).get_facecolor()[0]
+        # Every method is in the legend; only points with no close neighbour are labelled in place.
+        crowded = sum(abs(x - ox) < 2.5 and abs(y - oy) < 5.0 for ox, oy in xy) > 1
+        if not crowded:
+            ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
     if sweep:
-        ax.plot([100 * r.cmap for r in sweep], [100 * r.top1 for r in sweep], "o--", color="tab:purple",
+        curve_colour = colours.get(curve_method, "tab:gray")  # the curve in its method's colour
+        ax.plot([100 * r.cmap for r in sweep], [100 * r.top1 for r in sweep], "o--", color=curve_colour,
                 alpha=0.7, label="token pruning: lambda_priv x keep_ratio", zorder=2)
         for r in sweep:
+            if not r.params:
+                continue  # the default point carries the method's name already
             label = ", ".join(f"{k}={v}" for k, v in r.params.items())
             ax.annotate(label, (100 * r.cmap, 100 * r.top1), textcoords="offset points", xytext=(4, -10),
-                        fontsize=7, color="tab:purple")
+                        fontsize=7, color=curve_colour)
     fx = [100 * points[i][0] for i in front]
     fy = [100 * points[i][1] for i in front]
     ax.step(fx, fy, where="post", color="black", linewidth=1.2, label="Pareto front", zorder=1)
@@ -133,7 +146,7 @@ def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-u
     ax.set_ylabel("action top-1 of a fresh model (%)  ↑ better")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", fontsize=8, ncol=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
