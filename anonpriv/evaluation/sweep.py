@@ -150,6 +150,13 @@ class Sweep:
     def run_dir(self, run: SweepRun) -> Path:
         return self.settings.out / "runs" / run.name
 
+    def result_file(self, run: SweepRun) -> Path:
+        """Where a finished run's results are; it exists only once the run is complete."""
+        return self.run_dir(run) / "result.json"
+
+    def saved_result(self, run: SweepRun) -> dict:
+        return json.loads(self.result_file(run).read_text())
+
     # -- one run --------------------------------------------------------------------------------
     def train(self, run: SweepRun) -> Path:
         """``anonpriv fit`` of the method's config; returns its last checkpoint."""
@@ -203,10 +210,10 @@ class Sweep:
 
     def execute(self, run: SweepRun) -> dict:
         """The run's results, computing them only if no finished result exists."""
-        result_file = self.run_dir(run) / "result.json"
+        result_file = self.result_file(run)
         if result_file.exists():
             self.log(f"  {run.name}: done earlier, kept ({result_file})")
-            return json.loads(result_file.read_text())
+            return self.saved_result(run)
         start = time.perf_counter()
         if run.method in TRAINED:
             anonymizer, options = str(self.train(run)), None
@@ -226,9 +233,6 @@ class Sweep:
         return results
 
     # -- the whole sweep --------------------------------------------------------------------------
-    def is_finished(self, run: SweepRun) -> bool:
-        return (self.run_dir(run) / "result.json").exists()
-
     def run(self, runs: Sequence[SweepRun], jobs: int = 1) -> dict[str, list[ResultRow]]:
         """Execute ``runs`` (the unfinished ones; ``jobs`` worker processes if above 1), then collect
         their rows in the order given."""
@@ -239,12 +243,12 @@ class Sweep:
             raise ValueError(f"run names must be unique (each has its own folder), got {names}")
         rows: dict[str, list[ResultRow]] = {"table1": [], "table2": []}
         total = time.perf_counter()
-        pending = [r for r in runs if not self.is_finished(r)]
+        pending = [r for r in runs if not self.result_file(r).exists()]
         if jobs > 1 and len(pending) > 1:
             self._run_parallel(pending, jobs)
         for i, run in enumerate(runs, start=1):
             if run.name in self.executed:  # just done by a worker process, which logged it
-                results = json.loads((self.run_dir(run) / "result.json").read_text())
+                results = self.saved_result(run)
             else:
                 self.log(f"[{i}/{len(runs)}] {run.name} "
                          f"({'novel protocol' if run.table == 'table2' else 'standard protocol'})")

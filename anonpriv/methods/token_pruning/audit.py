@@ -81,9 +81,8 @@ class ClsHeadQuality:
 def cls_head_quality(method, batches: Iterable[Mapping[str, torch.Tensor]]) -> ClsHeadQuality:
     """Top-1 of ``act_cls_logits`` and BCE of ``priv_cls_logits`` from ``method.anonymizer_outputs``
     in eval mode over ``batches`` (dicts with ``video``, ``action``, ``privacy``)."""
-    correct = count = 0
+    correct = count = labels = num_actions = 0
     bce_sum = 0.0
-    num_actions = None
     method.eval()
     with torch.inference_mode():
         for batch in batches:
@@ -91,10 +90,10 @@ def cls_head_quality(method, batches: Iterable[Mapping[str, torch.Tensor]]) -> C
             act, priv = out["act_cls_logits"], out["priv_cls_logits"]
             num_actions = act.shape[1]
             correct += (act.argmax(dim=1) == batch["action"]).sum().item()
-            bce_sum += F.binary_cross_entropy_with_logits(priv, batch["privacy"].float(), reduction="sum").item()
             count += act.shape[0]
-            bce_elements = priv.shape[1]
+            bce_sum += F.binary_cross_entropy_with_logits(priv, batch["privacy"].float(), reduction="sum").item()
+            labels += priv.numel()
     if not count:
         raise ValueError("no batches to measure the CLS heads on.")
     return ClsHeadQuality(action_top1=correct / count, action_chance=1.0 / num_actions,
-                          privacy_bce=bce_sum / (count * bce_elements))
+                          privacy_bce=bce_sum / labels)
