@@ -119,7 +119,7 @@ def _store(values: dict[str, np.ndarray], key: str, labels: np.ndarray, path: st
 def read_csv_labels(path: str | Path, attributes: list[str] | None = None) -> PrivacyLabels:
     """The CSV format (see the module docstring)."""
     path = str(path)
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
     if not rows or rows[0][0].strip().lower() != "video" or len(rows[0]) < 2:
         raise PrivacyLabelError(
@@ -205,7 +205,7 @@ def read_pa_hmdb_labels(files: list[Path], attributes: list[str] | None = None,
     """PA-HMDB51 frame-range files (one per class, or merged) turned into video-level labels."""
     entries: dict[str, tuple[dict, str]] = {}
     for file in files:
-        data = json.loads(Path(file).read_text())
+        data = json.loads(Path(file).read_text(encoding="utf-8-sig"))
         if not _looks_like_pa_hmdb(data):
             raise PrivacyLabelError(f"{file}: not in the PA-HMDB51 format {{video: {{attribute: [[start, end, level]]}}}}.")
         for video, entry in data.items():
@@ -276,7 +276,7 @@ def load_privacy_labels(path: str | Path, attributes: list[str] | None = None,
         return read_pickle_labels(path, attributes)
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as error:
             raise PrivacyLabelError(f"{path}: not valid JSON ({error}).") from error
         if _looks_like_pa_hmdb(data):
