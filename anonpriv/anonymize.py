@@ -344,20 +344,29 @@ def _temporary(path: Path) -> Path:
 
 def plan_jobs(input_path: Path, output: Path, suffix: str, save_masks: bool) -> list[Job]:
     """The jobs for a video file or for every video under a folder (outputs mirror sub-folders;
-    files under ``output`` itself are never taken as inputs)."""
+    files under ``output`` itself are never taken as inputs when ``output`` lies inside the input
+    folder). Raises :class:`AnonymizeError` for a request that cannot be met, and
+    :class:`OutputCollision` when inputs would share an output (before anything is written)."""
     if not suffix.startswith("."):
         suffix = "." + suffix
     if input_path.is_file():
         target = output if output.suffix.lower() in VIDEO_SUFFIXES else output / (input_path.stem + suffix)
         sources = [(input_path, target)]
     elif input_path.is_dir():
-        output_resolved = output.resolve()
+        if output.is_file():
+            raise AnonymizeError(f"--output {str(output)!r} is a file, but the input {str(input_path)!r} is a folder: "
+                                 "give an output folder (new or existing).")
+        input_resolved, output_resolved = input_path.resolve(), output.resolve()
+        if output_resolved == input_resolved:
+            raise AnonymizeError(f"--output {str(output)!r} is the input folder: outputs would mix with the inputs "
+                                 "(and be taken as inputs on a rerun); choose another --output.")
+        output_inside_input = input_resolved in output_resolved.parents
         sources = []
         for path in sorted(input_path.rglob("*")):
             if not (path.is_file() and is_video_file(path)) or path.name.startswith("."):
                 continue
-            if output_resolved in path.resolve().parents:
-                continue
+            if output_inside_input and output_resolved in path.resolve().parents:
+                continue  # an earlier run's outputs
             sources.append((path, output / path.relative_to(input_path).with_suffix(suffix)))
         if not sources:
             raise AnonymizeError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {str(input_path)!r}.")
@@ -369,7 +378,37 @@ def plan_jobs(input_path: Path, output: Path, suffix: str, save_masks: bool) -> 
             raise AnonymizeError(f"output {str(target)!r} would overwrite its input: choose another --output.")
         masks = target.with_name(target.stem + MASK_SUFFIX) if save_masks else None
         jobs.append(Job(source, target, masks))
+    by_output: dict[Path, list[Job]] = {}
+    for job in jobs:
+        by_output.setdefault(job.output.resolve(), []).append(job)
+    inputs = {job.source.resolve() for job in jobs}
+    collisions = {path: group for path, group in by_output.items() if len(group) > 1 or path in inputs}
+    if collisions:
+        raise OutputCollision(jobs, collisions)
     return jobs
+
+
+class OutputCollision(AnonymizeError):
+    """Inputs that would be written to the same output (``clip.avi`` and ``clip.mp4`` both give
+    ``clip.mp4``), or an output that is also an input. ``jobs`` are all planned jobs, ``reasons``
+    maps each job involved to why it cannot be written; nothing has been written."""
+
+    FIX = "rename one input or anonymize them into different --output folders"
+
+    def __init__(self, jobs: list[Job], collisions: dict[Path, list[Job]]) -> None:
+        self.jobs = jobs
+        self.reasons: dict[Job, str] = {}
+        groups = []
+        for group in collisions.values():
+            output = group[0].output
+            for job in group:
+                others = [str(other.source) for other in group if other is not job]
+                self.reasons[job] = (f"same output {str(output)!r} as {', '.join(others)}" if others else
+                                     f"its output {str(output)!r} is also an input") + f"; {self.FIX}"
+            groups.append(" + ".join(str(job.source) for job in group) + f" -> {output}")
+        super().__init__(f"{len(self.reasons)} input(s) would overwrite each other's output (an output is named "
+                         f"after its input's stem): {'; '.join(groups)}. Nothing was written: {self.FIX} "
+                         "(with --on-error skip the other videos are written and these are listed as failed).")
 
 
 @dataclasses.dataclass
@@ -537,10 +576,16 @@ def _run(args: argparse.Namespace, device: str) -> int:
     options = WriteOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate, pix_fmt=args.pix_fmt,
                            codec_options={k: str(v) for k, v in parse_method_args(args.codec_option).items()},
                            copy_audio=args.copy_audio)
-    jobs = plan_jobs(args.input, args.output, args.suffix, args.save_masks)
+    failures: list[str] = []
+    try:
+        jobs = plan_jobs(args.input, args.output, args.suffix, args.save_masks)
+    except OutputCollision as collision:
+        if args.on_error == "raise":
+            raise
+        jobs = [job for job in collision.jobs if job not in collision.reasons]
+        failures.extend(f"{job.source}: {reason}" for job, reason in collision.reasons.items())
     todo = [job for job in jobs if args.overwrite or not job.done()]
     already = len(jobs) - len(todo)
-    failures: list[str] = []
     totals = {}
     for job in todo:
         try:

@@ -1,0 +1,93 @@
+"""``anonpriv anonymize`` under bad and awkward input (issue 12): every input gets one complete
+output or is reported as failed; nothing half-written ever looks finished."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from anonpriv.anonymize import main
+from anonpriv.data.video_io import probe_video, read_frames
+
+FPS = 25
+
+
+def frames_of(count: int, height: int = 32, width: int = 32, seed: int = 0) -> np.ndarray:
+    """A moving gradient (compresses well), different per seed."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([np.stack([(xx * 4 + 3 * i + seed * 50) % 256, (yy * 5 + seed * 30) % 256,
+                               np.full_like(xx, (40 + 2 * i) % 256)], -1) for i in range(count)]).astype(np.uint8)
+
+
+def write_video(path: Path, frames: int = 20, height: int = 32, width: int = 32, codec: str = "libx264",
+                seed: int = 0, options: dict | None = None, container_options: dict | None = None,
+                times: list[Fraction] | None = None, time_base: Fraction | None = None,
+                with_audio: bool = False) -> np.ndarray:
+    """Encode a test video (``times``: per-frame timestamps in seconds for variable frame rate)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    video = frames_of(frames, height, width, seed)
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        stream = container.add_stream(codec, rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if options:
+            stream.options = options
+        if time_base is not None:
+            stream.codec_context.time_base = time_base
+        audio = None
+        if with_audio:
+            audio = container.add_stream("aac", rate=16000)
+            audio.layout = "mono"
+        for i, image in enumerate(video):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            if times is not None:
+                frame.pts = round(times[i] / time_base)
+                frame.time_base = time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if audio is not None:
+            seconds = float(times[-1] + Fraction(1, FPS)) if times is not None else frames / FPS
+            samples = np.sin(np.linspace(0, 200, int(16000 * seconds))).astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            container.mux(audio.encode(frame))
+            container.mux(audio.encode(None))
+    return video
+
+
+def decoded_count(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args] + ["--method", "raw", "--device", "cpu"])
+
+
+# -- 1. outputs are one-to-one with inputs ------------------------------------------------------------
+def test_inputs_with_the_same_stem_are_refused_or_listed_never_overwritten(tmp_path, capsys):
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    write_video(videos / "clip.avi", frames=10, codec="mpeg4")
+    write_video(videos / "clip.mp4", frames=30)
+    write_video(videos / "other.mp4", frames=12)
+    assert run(videos, "-o", out) == 1  # --on-error raise: refused before anything is written
+    err = capsys.readouterr().err
+    assert "clip.avi" in err and "clip.mp4" in err and "rename" in err
+    assert not out.exists() or not any(out.iterdir())
+    assert run(videos, "-o", out, "--on-error", "skip") == 1  # the others are written, the pair listed
+    err = capsys.readouterr().err
+    assert "2 video(s) failed" in err and "clip.avi" in err and "clip.mp4" in err
+    assert sorted(p.name for p in out.iterdir()) == ["other.mp4"]
+    assert decoded_count(out / "other.mp4") == 12
+    assert run(videos, "-o", out, "--on-error", "skip") == 1  # a rerun never counts the pair as done
+    assert "2 video(s) failed" in capsys.readouterr().err
+
+
+def test_output_folder_above_the_input_folder_finds_the_inputs(tmp_path):
+    nest = tmp_path / "nest"
+    write_video(nest / "in" / "a.mp4", frames=8)
+    assert run(nest / "in", "-o", nest) == 0
+    assert decoded_count(nest / "a.mp4") == 8
