@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anonpriv.methods.base import AnonymizationMethod, LossTerms, Phase
+from anonpriv.methods.base import SMALL_BATCH_FIX, AnonymizationMethod, LossTerms, Phase
 from anonpriv.models import create_privacy_model
 
 
@@ -121,7 +121,8 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -
         raise ValueError(f"temperature={temperature} must be positive (SPAct uses 0.1).")
     n = z1.shape[0]
     if n < 2:
-        raise ValueError("nt_xent_loss needs at least 2 samples: each one's negatives are the others.")
+        raise ValueError(f"nt_xent_loss needs at least 2 samples (each one's negatives are the others), got {n}. "
+                         f"Fix: {SMALL_BATCH_FIX}.")
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = z @ z.t() / temperature
     self_pairs = torch.eye(2 * n, dtype=torch.bool, device=z.device)
@@ -259,7 +260,14 @@ class SPActBaseline(AnonymizationMethod):
         **kwargs: the common method options (:class:`~anonpriv.methods.AnonymizationMethod`);
             ``adversarial_loss`` must stay ``none``: SPAct's adversary is the SSL branch. SPAct's
             paper trains every part with Adam at 1e-4.
+
+    Training needs batches of at least 2 clips (``min_train_batch_size``): NT-Xent contrasts each
+    clip with the others. The DataModule's ``drop_last`` (on by default) guarantees that whenever
+    ``batch_size >= 2`` and the training set has at least 2 clips; a smaller batch is refused with
+    an error naming that fix.
     """
+
+    min_train_batch_size = 2
 
     def __init__(
         self,

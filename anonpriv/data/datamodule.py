@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 from jsonargparse import lazy_instance
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from anonpriv.data.sources import ClipDataset, LabelSubset, SyntheticSource, VideoSource
@@ -30,6 +31,14 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         attributes: keep only these private attributes (by name); all by default. With ``actions``
             this holds classes out for the "novel" protocol.
         pin_memory: pin host memory for faster transfer to a GPU.
+        drop_last: drop the incomplete last *training* batch of each epoch (default ``True``).
+            Some methods cannot train on a batch of one clip (SPAct's NT-Xent loss needs two,
+            BatchNorm on one value per channel fails), and a training set one clip more than a
+            multiple of ``batch_size`` (UCF101 split 1: 9,537 = 16 x 596 + 1) would end every epoch
+            with one. At most ``batch_size - 1`` clips per epoch are left out, different ones each
+            epoch when shuffled. Validation, test and predict loaders never drop anything. If the
+            training split has fewer clips than ``batch_size``, nothing is dropped (one smaller
+            batch per epoch, with a warning) rather than training on no batch at all.
     """
 
     def __init__(
@@ -41,6 +50,7 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         actions: list[str] | None = None,
         attributes: list[str] | None = None,
         pin_memory: bool = False,
+        drop_last: bool = True,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -52,6 +62,7 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.drop_last = drop_last
         self.action_names = validate_names(actions, source.action_names, "actions")
         self.privacy_names = validate_names(attributes, source.privacy_names, "attributes")
         if len(self.action_names) < 2:
@@ -95,11 +106,26 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         for name in needed.get(stage, ("train", "val", "test")):
             self.split(name)
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _drops_last_training_batch(self) -> bool:
+        """``drop_last`` unless it would leave the training split without a single batch."""
+        if not self.drop_last:
+            return False
+        size = len(self.split("train"))
+        if size < self.batch_size:
+            rank_zero_warn(
+                f"the training split has {size} clips, fewer than batch_size={self.batch_size}: drop_last is "
+                f"not applied (it would leave no batch), so each epoch is one batch of {size}. "
+                "Lower batch_size to silence this."
+            )
+            return False
+        return True
+
+    def _loader(self, name: str, train: bool) -> DataLoader:
         return DataLoader(
             self.split(name),
-            batch_size=self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            drop_last=train and self._drops_last_training_batch(),  # evaluation never drops a clip
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
@@ -107,13 +133,13 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test", train=False)

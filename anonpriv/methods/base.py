@@ -52,6 +52,19 @@ class Phase:
     lr: float | None = None
 
 
+# The fix named by every "batch too small" error: the DataModule option and the batch size.
+SMALL_BATCH_FIX = (
+    "keep data.drop_last true (the default), which drops the incomplete last training batch, and make "
+    "data.batch_size and the training set at least that large"
+)
+
+
+def small_batch_error(who: str, size: int, needed: int, reason: str) -> ValueError:
+    """The one-line error for a training batch of ``size`` clips where ``needed`` are required."""
+    return ValueError(f"{who} cannot train on a batch of {size} clip{'s' if size != 1 else ''}: {reason} "
+                      f"(at least {needed} clips). Fix: {SMALL_BATCH_FIX}.")
+
+
 def binary_entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Mean binary entropy (nats) of independent Bernoulli predictions given by ``logits``."""
     p = torch.sigmoid(logits)
@@ -79,7 +92,13 @@ class AnonymizationMethod(pl.LightningModule):
         warmup_epochs: linear warm-up length, then ``schedule`` (stepped every batch).
         schedule: ``cosine`` decay to zero at the end of training, or ``constant``.
         grad_clip: clip each phase's gradient norm to this value (``None``: no clipping).
+
+    Attributes:
+        min_train_batch_size: the fewest clips a training batch may hold (batch-level losses such
+            as SPAct's NT-Xent raise it); a smaller batch is refused with an error naming the fix.
     """
+
+    min_train_batch_size: int = 1
 
     def __init__(
         self,
@@ -200,14 +219,30 @@ class AnonymizationMethod(pl.LightningModule):
             self._phase_cache = [p for p in self.phases() if self._phase_parameters(p)]
         return self._phase_cache
 
+    def _phase_loss(self, phase: Phase, batch: Mapping, state: dict) -> LossTerms:
+        """``phase.loss``, with BatchNorm's failure on a batch of one turned into an error naming the fix."""
+        try:
+            return phase.loss(batch, state)
+        except ValueError as error:
+            if "more than 1 value per channel" not in str(error):
+                raise
+            raise small_batch_error(
+                type(self).__name__, len(batch["action"]), 2,
+                f"a BatchNorm layer of its {phase.name} phase has a single value per channel in training mode",
+            ) from error
+
     def training_step(self, batch: Mapping, batch_idx: int) -> None:
+        size = len(batch["action"])
+        if size < self.min_train_batch_size:
+            raise small_batch_error(type(self).__name__, size, self.min_train_batch_size,
+                                    "its training losses compare the clips of a batch with each other")
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         state: dict = {}
         logs = {}
         for phase, opt in zip(self._active_phases(), optimizers):
             self.toggle_optimizer(opt)
-            terms = phase.loss(batch, state)
+            terms = self._phase_loss(phase, batch, state)
             loss = torch.stack(list(terms.values())).sum()
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
