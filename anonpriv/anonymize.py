@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -59,18 +60,21 @@ from tqdm.auto import tqdm
 
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
+    FrameLog,
     VideoReadError,
+    VideoTruncatedError,
     VideoWriter,
     codec_available,
     default_video_codec,
     is_video_file,
     iter_frames,
-    missing_frame_tolerance,
     probe_video,
+    truncation,
 )
 
 DEFAULT_CLIP_FRAMES = 16
 MASK_SUFFIX = ".masks.npz"
+TRUNCATED_TAG = ".truncated"
 
 
 class AnonymizeError(RuntimeError):
@@ -423,42 +427,103 @@ class WriteOptions:
     copy_audio: bool = False
 
 
+def truncated_name(path: Path) -> Path:
+    """Where ``--allow-truncated`` keeps the partial output of an input that ends early."""
+    return path.with_name(f"{path.stem}{TRUNCATED_TAG}{path.suffix}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoResult:
+    """What :func:`anonymize_video` wrote: frames, the output file, and notes for the user (the
+    reason a partial output was kept, rescaled frames)."""
+
+    frames: int
+    output: Path
+    truncated: str | None = None
+    notes: tuple[str, ...] = ()
+
+
 def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteOptions,
-                    progress: tqdm | None = None) -> int:
-    """Anonymize one video into ``job.output`` (and ``job.masks``); returns the frames written.
-    Nothing is left at the output paths unless the whole video was written."""
-    info = probe_video(job.source)
+                    progress: tqdm | None = None, allow_truncated: bool = False) -> VideoResult:
+    """Anonymize one video into ``job.output`` (and ``job.masks``).
+
+    Nothing is left at the output paths unless the whole video was written. An input that ends
+    early (fewer frames or a shorter span than its header states, or a decoder error midway) raises
+    :class:`VideoTruncatedError` and leaves nothing; with ``allow_truncated`` the frames it has are
+    written to :func:`truncated_name` of the output instead (never the output's own name, so a
+    rerun does it again). Frames whose size differs from the first frame's are rescaled to it."""
+    try:
+        info = probe_video(job.source, check_complete=True)
+    except VideoTruncatedError:
+        if not allow_truncated:
+            raise
+        info = probe_video(job.source)
     if options.copy_audio and not info.has_audio:
         tqdm.write(f"anonpriv anonymize: {job.source.name} has no audio track to copy.", file=sys.stderr)
     temporary = _temporary(job.output)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     audit: list = []
+    log = FrameLog()
+    decode_errors: list[VideoReadError] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            yield from iter_frames(job.source, size=(info.width, info.height), log=log)
+        except VideoReadError as error:  # the decoder failed midway: the file is damaged
+            if not allow_truncated or not log.times:
+                raise VideoTruncatedError(f"{error}; the input is damaged or cut short, no output was kept. "
+                                          f"Re-copy or re-encode it, or pass "
+                                          "--allow-truncated to keep the frames before the damage.") from error
+            decode_errors.append(error)
+
     try:
         with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
                          bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
                          audio_from=job.source if options.copy_audio else None) as writer:
             sink = BackgroundSink(writer.write, depth=2)
             try:
-                decoded = prefetch(iter_frames(job.source), depth=2 * anonymizer.clip_frames)
-                for frames, windows in anonymizer.anonymize(decoded):
-                    sink.put(frames)
+                decoded = prefetch(frames(), depth=2 * anonymizer.clip_frames)
+                for batch, windows in anonymizer.anonymize(decoded):
+                    sink.put(batch)
                     audit.extend(windows)
                     if progress is not None:
-                        progress.update(len(frames))
+                        progress.update(len(batch))
             finally:
                 sink.close()
         if writer.frames_written == 0:
             raise VideoReadError(f"{str(job.source)!r} decoded no frames.")
-        if writer.frames_written < info.num_frames - missing_frame_tolerance(info.num_frames):
-            tqdm.write(f"anonpriv anonymize: {job.source.name} decoded only {writer.frames_written} of the "
-                       f"{info.num_frames} frames its header lists (truncated?); the output has those frames.",
-                       file=sys.stderr)
-        if job.masks is not None:
-            _save_masks(job.masks, audit, anonymizer, info)
-        os.replace(temporary, job.output)
+        problem = str(decode_errors[0]) if decode_errors else truncation(
+            info.num_frames, info.duration, writer.frames_written, _span(log.times, info.fps), info.fps)
+        output, masks = job.output, job.masks
+        if problem:
+            kept = truncated_name(job.output)
+            if not allow_truncated:
+                raise VideoTruncatedError(
+                    f"{str(job.source)!r} ends early ({problem}): no output was kept. Re-copy or re-download it, "
+                    f"or pass --allow-truncated to keep the frames it has as {kept.name}.")
+            output = kept
+            masks = None if job.masks is None else kept.with_name(kept.stem + MASK_SUFFIX)
+        if masks is not None:
+            _save_masks(masks, audit, anonymizer, info)
+        os.replace(temporary, output)
+        if not problem:  # an earlier --allow-truncated run's partial output is stale now
+            truncated_name(job.output).unlink(missing_ok=True)
     finally:
         temporary.unlink(missing_ok=True)
-    return writer.frames_written
+    notes = []
+    if log.rescaled:
+        index, (width, height) = log.rescaled[0]
+        notes.append(f"its resolution changes from {info.width}x{info.height} to {width}x{height} at frame {index}: "
+                     f"{len(log.rescaled)} frame(s) were rescaled to {info.width}x{info.height}")
+    return VideoResult(writer.frames_written, output, problem or None, tuple(notes))
+
+
+def _span(times: list, fps) -> float | None:
+    """Seconds covered by frames with these timestamps (the last one lasting ``1 / fps``)."""
+    known = [t for t in times if t is not None]
+    if len(known) != len(times) or not known:
+        return None
+    return float(max(known) - min(known) + 1 / Fraction(fps))
 
 
 def _save_masks(path: Path, audit: list, anonymizer: SlidingClipAnonymizer, info) -> None:
@@ -514,6 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at an unreadable video, or skip it and list it at the end")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help=f"keep the frames of an input that ends early as <name>{TRUNCATED_TAG}<suffix> "
+                             "(by default it fails and nothing is written for it)")
     return parser
 
 
@@ -589,7 +657,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
     totals = {}
     for job in todo:
         try:
-            totals[job] = probe_video(job.source).num_frames
+            totals[job] = probe_video(job.source, check_complete=not args.allow_truncated).num_frames
         except VideoReadError as error:
             if args.on_error == "raise":
                 raise
@@ -598,14 +666,19 @@ def _run(args: argparse.Namespace, device: str) -> int:
     where = f"{device} ({torch.get_num_threads()} threads)" if torch.device(device).type == "cpu" else device
     print(f"anonpriv anonymize: {len(totals)} video(s) to write, {already} already done; "
           f"{type(method).__name__} on {where}, clips of {shape}", file=sys.stderr)
-    frames_done, written, start = 0, 0, time.perf_counter()
+    frames_done, written, start, kept = 0, 0, time.perf_counter(), []
     with tqdm(total=sum(totals.values()), unit="frame", dynamic_ncols=True) as progress:
         for job, expected in totals.items():
             progress.set_description(job.source.name)
             before = progress.n
             try:
-                frames_done += anonymize_video(job, anonymizer, options, progress)
+                result = anonymize_video(job, anonymizer, options, progress, allow_truncated=args.allow_truncated)
+                frames_done += result.frames
                 written += 1
+                if result.truncated:
+                    kept.append(f"{job.source}: {result.truncated}; kept {result.frames} frames as {result.output}")
+                for note in result.notes:
+                    tqdm.write(f"anonpriv anonymize: {job.source.name}: {note}.", file=sys.stderr)
             except VideoReadError as error:
                 if args.on_error == "raise":
                     raise
@@ -616,6 +689,9 @@ def _run(args: argparse.Namespace, device: str) -> int:
     rate = frames_done / elapsed if elapsed > 0 else 0.0
     print(f"anonpriv anonymize: wrote {written} video(s) ({frames_done} frames, "
           f"{rate:.1f} frames/s) to {args.output}; skipped {already} already done.", file=sys.stderr)
+    if kept:
+        print(f"anonpriv anonymize: {len(kept)} input(s) end early (--allow-truncated kept what they hold; a rerun "
+              "redoes them):\n  " + "\n  ".join(kept), file=sys.stderr)
     if failures:
         print(f"anonpriv anonymize: {len(failures)} video(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1

@@ -30,7 +30,7 @@ def write_video(path: Path, frames: int = 20, height: int = 32, width: int = 32,
     """Encode a test video (``times``: per-frame timestamps in seconds for variable frame rate)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     video = frames_of(frames, height, width, seed)
-    with av.open(str(path), "w", options=container_options or {}) as container:
+    with av.open(str(path), "w", container_options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=FPS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if options:
@@ -59,8 +59,15 @@ def write_video(path: Path, frames: int = 20, height: int = 32, width: int = 32,
 
 
 def decoded_count(path: Path) -> int:
+    """Frames decodable before the end of the file or the first decoder error."""
+    count = 0
     with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(video=0))
+        try:
+            for _ in container.decode(video=0):
+                count += 1
+        except av.FFmpegError:
+            pass
+    return count
 
 
 def run(*args) -> int:
@@ -91,3 +98,48 @@ def test_output_folder_above_the_input_folder_finds_the_inputs(tmp_path):
     write_video(nest / "in" / "a.mp4", frames=8)
     assert run(nest / "in", "-o", nest) == 0
     assert decoded_count(nest / "a.mp4") == 8
+
+
+# -- 2. an input that ends early is a failure, never a shorter "finished" output ---------------------
+def write_truncated(path: Path, keep: float, frames: int = 100) -> None:
+    """A video whose header states ``frames`` frames, cut to ``keep`` of its frame data (mp4: index
+    first, so the cut file still opens; mkv: no frame count in the header, only a duration)."""
+    options = {"movflags": "faststart"} if path.suffix == ".mp4" else None
+    write_video(path, frames=frames, options={"crf": "0"}, container_options=options)
+    data = path.read_bytes()
+    start = data.find(b"mdat") if path.suffix == ".mp4" else 0
+    path.write_bytes(data[: start + int((len(data) - start) * keep)])
+
+
+def test_truncated_inputs_fail_leave_nothing_and_are_redone_on_rerun(tmp_path, capsys):
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    write_video(videos / "good.mp4", frames=15)
+    write_truncated(videos / "cut.mp4", keep=0.25)
+    write_truncated(videos / "cut.mkv", keep=0.4)
+    with av.open(str(videos / "cut.mp4")) as container:
+        assert container.streams.video[0].frames == 100  # the header still says 100
+    assert decoded_count(videos / "cut.mp4") < 40 and decoded_count(videos / "cut.mkv") < 60
+    assert run(videos / "cut.mp4", "-o", out) == 1  # a single file: a one-line error, no output
+    err = capsys.readouterr().err
+    assert "cut.mp4" in err and "truncated" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+    for attempt in range(2):  # the rerun redoes exactly the failed ones
+        assert run(videos, "-o", out, "--on-error", "skip", "--suffix", ".mkv") == 1
+        err = capsys.readouterr().err
+        assert "2 video(s) failed" in err and "cut.mp4" in err and "cut.mkv" in err
+        assert sorted(p.name for p in out.iterdir()) == ["good.mkv"]  # no partial file, no temporary
+        assert decoded_count(out / "good.mkv") == 15
+        assert f"{1 - attempt} video(s) to write" in err
+
+
+def test_allow_truncated_keeps_the_partial_output_under_its_own_name(tmp_path, capsys):
+    source, out = tmp_path / "cut.mp4", tmp_path / "out"
+    write_truncated(source, keep=0.25)
+    decodable = decoded_count(source)
+    assert run(source, "-o", out, "--allow-truncated") == 0
+    err = capsys.readouterr().err
+    assert "end early" in err and "cut.truncated.mp4" in err
+    assert sorted(p.name for p in out.iterdir()) == ["cut.truncated.mp4"]
+    assert decoded_count(out / "cut.truncated.mp4") == decodable
+    assert run(source, "-o", out, "--allow-truncated") == 0
+    assert "1 video(s) to write" in capsys.readouterr().err  # never counted as done

@@ -9,8 +9,15 @@ torchvision >= 0.28 no longer reads video, so every decode in anonpriv goes thro
 * :class:`VideoWriter` encodes uint8 RGB frames at a given rate, optionally with the audio of
   another file.
 
-Threading: inside DataLoader worker processes PyAV decodes with ``SLICE`` threading on one thread
-(``FRAME``/``AUTO`` threading can hang there); on the main process it may use FFmpeg's own threads.
+Threading: PyAV decodes with ``SLICE`` threading only: on one thread inside DataLoader worker
+processes (``FRAME``/``AUTO`` threading can hang there), with FFmpeg's slice threads on the main
+process. Frame threading is never used because it swallows FFmpeg's decode errors: a truncated
+file would just end early instead of raising.
+
+Completeness: :func:`probe_video` with ``check_complete=True`` also reads every packet of the
+video stream (no decoding) and raises :class:`VideoTruncatedError` when the file holds fewer
+frames than its header lists, or its packets end well before the duration the container states
+(matroska/webm write no frame count, so there the duration is what counts).
 Frames are always converted with ``to_ndarray(format="rgb24")``: RGB channel order, never BGR.
 """
 
@@ -32,12 +39,18 @@ class VideoReadError(RuntimeError):
     """A video file could not be opened or decoded; the message names the file."""
 
 
+class VideoTruncatedError(VideoReadError):
+    """A video file ends before the frame count or duration its header states (cut short)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class VideoInfo:
     """What :func:`probe_video` learns about a file without decoding all of it.
 
     ``num_frames`` comes from the container header when it has one, else from counting packets;
-    ``fps`` is the stream's average frame rate.
+    ``fps`` is the stream's average frame rate; ``duration`` (seconds) is what the header states
+    for the video stream (None when it states nothing usable). ``width`` and ``height`` are the
+    first frame's.
     """
 
     path: str
@@ -46,6 +59,7 @@ class VideoInfo:
     width: int
     height: int
     has_audio: bool
+    duration: float | None = None
 
 
 def _in_dataloader_worker() -> bool:
@@ -56,12 +70,11 @@ def _in_dataloader_worker() -> bool:
 
 def _configure_decoder(stream, threads: int | None) -> None:
     """Worker processes (or ``threads=1``): slice threading on one thread, which cannot hang.
-    Main process: FFmpeg picks (frame + slice threads) unless ``threads`` says otherwise."""
+    Main process: slice threading on FFmpeg's choice of threads unless ``threads`` says otherwise."""
+    stream.thread_type = "SLICE"  # never FRAME/AUTO: frame threading swallows decode errors
     if threads == 1 or (threads is None and _in_dataloader_worker()):
-        stream.thread_type = "SLICE"
         stream.thread_count = 1
     else:
-        stream.thread_type = "AUTO"
         stream.thread_count = threads or 0
 
 
@@ -80,37 +93,94 @@ def _open_video(path: str | os.PathLike):
     return container, container.streams.video[0]
 
 
-def _count_packets(container, stream) -> int:
-    return sum(1 for packet in container.demux(stream) if packet.size)
+def _stated_duration(container, stream) -> float | None:
+    """Seconds of video the header states: the stream's duration, else matroska's per-stream
+    ``DURATION`` tag, else a matroska file's duration when the video is its only stream."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            pass
+    # matroska written by other muxers states only the segment's duration; elsewhere (mpeg-ps, ...)
+    # the container's duration may be a bitrate estimate, so it is not trusted
+    if container.duration and len(container.streams) == 1 and "matroska" in container.format.name:
+        return container.duration / 1_000_000
+    return None
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
+def _scan_packets(container, stream) -> tuple[int, float | None]:
+    """``(non-empty packets, seconds from the first packet's start to the last one's end)`` of the
+    video stream, read from the start without decoding."""
+    count, first, end = 0, None, None
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        count += 1
+        if packet.pts is not None and packet.time_base:
+            start = packet.pts * packet.time_base
+            stop = start + (packet.duration or 0) * packet.time_base
+            first = start if first is None else min(first, start)
+            end = stop if end is None else max(end, stop)
+    return count, None if first is None else float(end - first)
+
+
+def probe_video(path: str | os.PathLike, check_complete: bool = False) -> VideoInfo:
     """Open ``path``, read its video stream's metadata and decode its first frame.
 
-    Raises :class:`VideoReadError` (naming the file) when the file is not a decodable video.
+    Raises :class:`VideoReadError` (naming the file) when the file is not a decodable video. With
+    ``check_complete``, every packet of the video stream is read too (no decoding, about as fast as
+    reading the file) and :class:`VideoTruncatedError` is raised for a file that ends early: fewer
+    packets than the header's frame count, or packets ending before the stated duration (beyond
+    :func:`missing_frame_tolerance`).
     """
     container, stream = _open_video(path)
     with container:
         try:
             stream.thread_type = "SLICE"
             stream.thread_count = 1
-            width, height = stream.codec_context.width, stream.codec_context.height
             fps = stream.average_rate or stream.guessed_rate or stream.base_rate
             has_audio = bool(container.streams.audio)
             first = next(container.decode(stream), None)
             if first is None:
                 raise VideoReadError(f"{str(path)!r} contains no decodable video frame.")
+            width, height = first.width, first.height
+            duration = _stated_duration(container, stream)
             num_frames = stream.frames
-            if num_frames <= 0:  # header without a frame count (some mkv/webm): count packets
+            if num_frames <= 0 or check_complete:  # some mkv/webm headers have no frame count: count packets
                 container.seek(0)
-                num_frames = _count_packets(container, stream)
+                packets, span = _scan_packets(container, stream)
+                num_frames = num_frames if num_frames > 0 else packets
         except VideoReadError:
             raise
         except (av.FFmpegError, OSError, ValueError, StopIteration) as error:
             raise VideoReadError(f"cannot decode video {str(path)!r}: {error}") from error
     if width <= 0 or height <= 0 or num_frames <= 0:
         raise VideoReadError(f"{str(path)!r} reports {num_frames} frames of {width}x{height}: not a usable video.")
-    return VideoInfo(str(path), int(num_frames), Fraction(fps) if fps else Fraction(25), width, height, has_audio)
+    fps = Fraction(fps) if fps else Fraction(25)
+    if check_complete:
+        problem = truncation(num_frames, duration, packets, span, fps)
+        if problem:
+            raise VideoTruncatedError(f"{str(path)!r} is truncated: {problem}; re-copy or re-download it.")
+    return VideoInfo(str(path), int(num_frames), fps, width, height, has_audio, duration)
+
+
+def truncation(expected_frames: int, duration: float | None, frames: int, span: float | None,
+               fps: Fraction) -> str | None:
+    """Why a stream of ``frames`` frames covering ``span`` seconds is short of a header stating
+    ``expected_frames`` frames and ``duration`` seconds (None when it is not, within
+    :func:`missing_frame_tolerance` frames)."""
+    tolerance = missing_frame_tolerance(expected_frames)
+    if frames < expected_frames - tolerance:
+        return f"it holds {frames} of the {expected_frames} frames its header lists"
+    if duration and span is not None:
+        slack = max(tolerance / float(fps), 0.05 * duration)
+        if span < duration - slack:
+            return f"its frames cover {span:.2f} s of the {duration:.2f} s its header states"
+    return None
 
 
 def missing_frame_tolerance(expected_frames: int) -> int:
@@ -167,17 +237,36 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], threads: int | 
     return np.stack([decoded[int(i)] for i in wanted])
 
 
-def iter_frames(path: str | os.PathLike, threads: int | None = None) -> Iterator[np.ndarray]:
+@dataclasses.dataclass
+class FrameLog:
+    """What :func:`iter_frames` saw while decoding: each frame's timestamp (seconds, exact; None
+    when the frame has none) and the frames it rescaled (index, original ``(width, height)``)."""
+
+    times: list = dataclasses.field(default_factory=list)
+    rescaled: list = dataclasses.field(default_factory=list)
+
+
+def iter_frames(path: str | os.PathLike, threads: int | None = None, size: tuple[int, int] | None = None,
+                log: FrameLog | None = None) -> Iterator[np.ndarray]:
     """Every frame of ``path`` in order, as uint8 ``(H, W, 3)`` RGB.
 
-    On the main process FFmpeg may decode with its own threads (``threads=None``); pass
+    On the main process FFmpeg may decode with its own (slice) threads (``threads=None``); pass
     ``threads=1`` to stay on one thread. Decoder errors raise :class:`VideoReadError` naming the file.
+    ``size`` ``(width, height)``: frames of another size (a stream whose resolution changes midway)
+    are rescaled to it; ``log`` records timestamps and rescaled frames.
     """
     container, stream = _open_video(path)
     with container:
         _configure_decoder(stream, threads)
         try:
             for frame in container.decode(stream):
+                if log is not None:
+                    log.times.append(None if frame.pts is None or frame.time_base is None
+                                     else frame.pts * frame.time_base)
+                if size is not None and (frame.width, frame.height) != tuple(size):
+                    if log is not None:
+                        log.rescaled.append((len(log.times) - 1, (frame.width, frame.height)))
+                    frame = frame.reformat(width=size[0], height=size[1])
                 yield frame.to_ndarray(format="rgb24")
         except av.FFmpegError as error:
             raise VideoReadError(f"error while decoding {str(path)!r}: {error}") from error
