@@ -143,3 +143,31 @@ def test_allow_truncated_keeps_the_partial_output_under_its_own_name(tmp_path, c
     assert decoded_count(out / "cut.truncated.mp4") == decodable
     assert run(source, "-o", out, "--allow-truncated") == 0
     assert "1 video(s) to write" in capsys.readouterr().err  # never counted as done
+
+
+# -- 3. a resolution change midway ------------------------------------------------------------------
+def write_resolution_change(path: Path) -> None:
+    """An MPEG program stream whose frames go from 64x48 to 80x60 (two streams back to back)."""
+    first, second = path.with_name("part1.mpg.tmp"), path.with_name("part2.mpg.tmp")
+    for part, (height, width), seed in ((first, (48, 64), 0), (second, (60, 80), 1)):
+        write_video(part.with_suffix(".mpg"), frames=10, height=height, width=width, codec="mpeg2video", seed=seed)
+        part.with_suffix(".mpg").rename(part)
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    first.unlink()
+    second.unlink()
+
+
+def test_resolution_change_midway_is_rescaled_to_the_first_frames_size(tmp_path, capsys):
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    write_resolution_change(videos / "switch.mpg")
+    write_video(videos / "zgood.mp4", frames=9)
+    with av.open(str(videos / "switch.mpg")) as container:
+        sizes = {(f.width, f.height) for f in container.decode(video=0)}
+    assert sizes == {(64, 48), (80, 60)}
+    assert run(videos, "-o", out, "--on-error", "skip") == 0
+    err = capsys.readouterr().err
+    assert "resolution changes from 64x48 to 80x60" in err and "rescaled" in err
+    written = read_frames(out / "switch.mp4", range(decoded_count(videos / "switch.mpg")))
+    assert written.shape[1:] == (48, 64, 3)
+    assert decoded_count(out / "switch.mp4") == decoded_count(videos / "switch.mpg")
+    assert decoded_count(out / "zgood.mp4") == 9
