@@ -365,3 +365,21 @@ def test_truncated_video_raises_at_decode_time_naming_it(tmp_path):
     assert read_frames(path, [2]).shape == (1, HEIGHT, WIDTH, 3)  # the intact part still reads
     with pytest.raises(VideoReadError, match="cut.avi.*decoded only"):
         read_frames(path, [55], expected_frames=info.num_frames)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_truncated_video_is_found_by_the_probe_and_skipped(ucf_tree, tmp_path, workers):
+    root = copy_tree(ucf_tree[0], tmp_path / "ucf")
+    cut = root / "UCF-101" / "Basketball/v_Basketball_g03_c01.avi"  # a training video
+    write_video(cut, frames=80)
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # opens, header lists 80 frames, holds about 40
+    assert probe_video(cut).num_frames == 80
+    with pytest.raises(DatasetError, match=r"1 unreadable .*v_Basketball_g03_c01.*truncated"):
+        UCF101Source(root=str(root), **small(num_frames=8, frame_stride=8))
+    with pytest.warns(SkippedVideosWarning, match=r"1 unreadable"):
+        source = UCF101Source(root=str(root), on_error="skip", **small(num_frames=8, frame_stride=8))
+    assert [r.video_id for r in source.records("train")].count("Basketball/v_Basketball_g03_c01") == 0
+    for split in ("train", "test"):  # a whole epoch decodes: nothing truncated is left to fail in it
+        loader = torch.utils.data.DataLoader(source.dataset(split), batch_size=4, num_workers=workers, timeout=60 * workers)
+        assert sum(len(batch["id"]) for batch in loader) == len(source.dataset(split))

@@ -6,8 +6,9 @@ A :class:`VideoFolderSource` subclass only says how to read its split files
 1. finds every listed video on disk (exact path first, then the same name case-insensitively and
    with any video suffix, so ``.mp4`` copies of ``.avi`` originals are found);
 2. attaches the video's privacy labels from the label file (:mod:`anonpriv.data.privacy_labels`);
-3. probes every video with PyAV (opens it, reads its metadata, decodes its first frame) to learn
-   its frame count and to find unreadable files before training starts;
+3. probes every video with PyAV (opens it, reads its metadata, decodes its first frame, reads
+   every packet without decoding) to learn its frame count and to find unreadable and truncated
+   files before training starts;
 4. checks the label file against the split: listed videos without labels, and labels for videos
    that no split file lists.
 
@@ -165,7 +166,7 @@ def probe_frame_count(path: str) -> int:
         cached = _PROBE_CACHE.get(key)
     if cached is None:
         try:
-            cached = probe_video(path).num_frames
+            cached = probe_video(path, check_complete=True).num_frames
         except VideoReadError as error:
             cached = str(error)
         with _PROBE_LOCK:
