@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -81,6 +82,10 @@ class AnonymizeError(RuntimeError):
     """Bad input to ``anonpriv anonymize``; the message names the problem and the fix."""
 
 
+class VideoWriteError(AnonymizeError):
+    """One video could not be encoded (its output is not kept); the message names the input."""
+
+
 # -- the method --------------------------------------------------------------------------------
 def parse_method_args(items: list[str] | None) -> dict:
     """``["sigma=2.0", "kernel_size=5"]`` -> ``{"sigma": 2.0, "kernel_size": 5}`` (values read as YAML)."""
@@ -104,7 +109,20 @@ def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dic
     if checkpoint is not None:
         if method_args:
             raise AnonymizeError("--method-arg applies to --method only; a checkpoint carries its own settings.")
-        model = load_method(checkpoint, map_location="cpu")
+        try:
+            with open(checkpoint, "rb") as handle:
+                magic = handle.read(4)
+            if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x80")):  # torch.save: zip or pickle
+                raise AnonymizeError(f"--checkpoint {checkpoint}: not a PyTorch checkpoint (neither a zip archive "
+                                     "nor a pickle). Give a .ckpt written by `anonpriv fit`.")
+            model = load_method(checkpoint, map_location="cpu")
+        except (FileNotFoundError, AnonymizeError):
+            raise
+        except Exception as error:  # random bytes, a file cut short, a torch file anonpriv did not write, ...
+            raise AnonymizeError(
+                f"--checkpoint {checkpoint}: cannot load a method from it ({type(error).__name__}: "
+                f"{_first_line(error)}). Give a .ckpt written by `anonpriv fit`; if it is one, it is damaged or "
+                "incomplete: copy it again.") from error
     else:
         kwargs = dict(method_args or {})
         if clip_shape is not None:
@@ -116,6 +134,11 @@ def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dic
     if clip_shape is not None:
         model.clip_shape = list(clip_shape)
     return model.eval().to(device)
+
+
+def _first_line(error: BaseException, limit: int = 160) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -477,19 +500,23 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
             decode_errors.append(error)
 
     try:
-        with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
-                         bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
-                         audio_from=job.source if options.copy_audio else None) as writer:
-            sink = BackgroundSink(writer.write, depth=2)
-            try:
-                decoded = prefetch(frames(), depth=2 * anonymizer.clip_frames)
-                for batch, windows in anonymizer.anonymize(decoded):
-                    sink.put(batch)
-                    audit.extend(windows)
-                    if progress is not None:
-                        progress.update(len(batch))
-            finally:
-                sink.close()
+        try:
+            with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
+                             bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
+                             audio_from=job.source if options.copy_audio else None) as writer:
+                sink = BackgroundSink(writer.write, depth=2)
+                try:
+                    decoded = prefetch(frames(), depth=2 * anonymizer.clip_frames)
+                    for batch, windows in anonymizer.anonymize(decoded):
+                        sink.put(batch)
+                        audit.extend(windows)
+                        if progress is not None:
+                            progress.update(len(batch))
+                finally:
+                    sink.close()
+        except av.FFmpegError as error:  # decoding errors are VideoReadError already: this is the encoder
+            raise VideoWriteError(f"{str(job.source)!r}: encoding failed ({_first_line(error)}); no output was kept. "
+                                  "Try another --codec / --pix-fmt, or drop --codec-option.") from error
         if writer.frames_written == 0:
             raise VideoReadError(f"{str(job.source)!r} decoded no frames.")
         problem = str(decode_errors[0]) if decode_errors else truncation(
@@ -610,9 +637,54 @@ def intra_op_threads(count: int | None) -> Iterator[None]:
 
 
 def _device(name: str) -> str:
+    """``--device`` checked: a device PyTorch knows and this machine has."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise AnonymizeError(f"--device {name}: not a device name; use cpu, cuda, cuda:1, ... or auto.") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AnonymizeError(f"--device {name}: PyTorch sees no CUDA GPU on this machine; use --device cpu "
+                                 "(or auto, which takes a GPU when there is one).")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AnonymizeError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                                 f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}).")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise AnonymizeError(f"--device {name}: MPS is not available here; use --device cpu.")
     return name
+
+
+def check_write_options(options: WriteOptions, suffix: str) -> None:
+    """Encode two small frames with ``options`` into a ``suffix`` file in a temporary folder, so
+    that a bad --codec / --pix-fmt / --codec-option / --suffix fails once, before any video, with
+    the fix (raises :class:`AnonymizeError`; nothing is left behind)."""
+    import tempfile
+
+    codec = options.codec or default_video_codec()
+    if options.pix_fmt is not None:
+        formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+        if formats and options.pix_fmt not in formats:
+            raise AnonymizeError(f"--pix-fmt {options.pix_fmt}: {codec} encodes {', '.join(formats)}; pick one of "
+                                 "those (or drop --pix-fmt for yuv420p, yuv444p at odd sizes).")
+    with tempfile.TemporaryDirectory(prefix="anonpriv-check-") as folder:
+        path = Path(folder) / f"check{suffix}"
+        try:
+            with VideoWriter(path, 64, 64, Fraction(25), codec=codec, crf=options.crf, bitrate=options.bitrate,
+                             pix_fmt=options.pix_fmt, codec_options=options.codec_options) as writer:
+                writer.write(np.zeros((2, 64, 64, 3), np.uint8))
+        except (av.FFmpegError, ValueError, OSError) as error:
+            message = _first_line(error)
+            if "format does not support" in message or "Could not determine output format" in message:
+                raise AnonymizeError(
+                    f"--suffix {suffix} with --codec {codec}: {message}. Use --suffix .mp4 or .mkv (which hold "
+                    "libx264, mpeg4, ffv1), or for .webm --codec libvpx-vp9.") from error
+            if options.codec_options or "avcodec_open2" in message:
+                raise AnonymizeError(
+                    f"{codec} rejects the encoder settings {options.codec_options or {}} ({message}): check the "
+                    "--codec-option names and values (e.g. preset=veryfast) and --crf / --bitrate.") from error
+            raise AnonymizeError(f"--codec {codec} --suffix {suffix}: a test encode fails ({message}).") from error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -620,7 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (AnonymizeError, VideoReadError, FileNotFoundError) as error:
+    except (AnonymizeError, VideoReadError, OSError) as error:
+        if os.environ.get("ANONPRIV_DEBUG"):
+            raise
         print(f"anonpriv anonymize: error: {error}", file=sys.stderr)
         return 1
 
@@ -644,9 +718,11 @@ def _run(args: argparse.Namespace, device: str) -> int:
     options = WriteOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate, pix_fmt=args.pix_fmt,
                            codec_options={k: str(v) for k, v in parse_method_args(args.codec_option).items()},
                            copy_audio=args.copy_audio)
+    suffix = args.suffix if args.suffix.startswith(".") else "." + args.suffix
+    check_write_options(options, suffix)
     failures: list[str] = []
     try:
-        jobs = plan_jobs(args.input, args.output, args.suffix, args.save_masks)
+        jobs = plan_jobs(args.input, args.output, suffix, args.save_masks)
     except OutputCollision as collision:
         if args.on_error == "raise":
             raise
@@ -679,7 +755,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
                     kept.append(f"{job.source}: {result.truncated}; kept {result.frames} frames as {result.output}")
                 for note in result.notes:
                     tqdm.write(f"anonpriv anonymize: {job.source.name}: {note}.", file=sys.stderr)
-            except VideoReadError as error:
+            except (VideoReadError, VideoWriteError) as error:
                 if args.on_error == "raise":
                     raise
                 failures.append(f"{job.source}: {error}")

@@ -1,13 +1,15 @@
 """Table 1 / Table 2 and the privacy-utility plot from one command.
 
     .venv/bin/python benchmarks/sweep.py                 # full sweep on the synthetic default (CPU)
-    .venv/bin/python benchmarks/sweep.py --quick --out /tmp/sweep   # a tiny smoke version
+    .venv/bin/python benchmarks/sweep.py --quick         # a tiny smoke version, into results/runs/quick
     .venv/bin/python benchmarks/sweep.py --jobs 1        # one run at a time (default: 2 processes)
 
 Trains every method that learns (BDQ, SPAct, token pruning and its lambda_priv x keep_ratio grid),
 evaluates every method with fresh models and a panel of fresh attackers, and writes
 ``<out>/table1.md|csv``, ``<out>/table2.md|csv`` and ``<out>/tradeoff.png``. Interrupted, it
 resumes: finished runs under ``<out>/runs`` are kept. Delete a run's folder to redo it.
+``--quick`` writes into ``results/runs/quick`` unless ``--out`` is given, so a smoke run neither
+overwrites the published tables nor leaves tiny runs that a full sweep would then keep as finished.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def parse_grid(text: str) -> list[tuple[float, float]]:
     return points
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: results, or results/runs/quick with --quick)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated registered methods")
     parser.add_argument("--grid", default=",".join(f"{lam}:{k}" for lam, k in GRID),
                         help="token-pruning points lambda_priv:keep_ratio, comma-separated ('' for none)")
@@ -46,21 +49,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="runs executed at once, in separate processes with one thread each (default: 2)")
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch everywhere (smoke test)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
+    """The settings and the runs ``args`` ask for (what :func:`main` executes; tests read it too)."""
     methods = [m for m in args.methods.split(",") if m]
-    settings = SweepSettings(out=args.out, eval_epochs=args.eval_epochs)
+    out = args.out if args.out is not None else Path("results/runs/quick" if args.quick else "results")
+    settings = SweepSettings(out=out, eval_epochs=args.eval_epochs)
     if args.quick:
         settings.data_config = CONFIGS / "data" / "synthetic_tiny.yaml"
         settings.train_args = ("--trainer.max_epochs", "1")
         settings.eval_epochs = 1
-    sweep = Sweep(settings)
     novel = [] if args.no_novel else [m for m in methods if m in NOVEL]
     runs = default_runs(methods, parse_grid(args.grid) if "token_pruning" in methods else [], novel)
     if "blur" in methods and not args.quick:
         # The papers' StrongBlur (k=13, sigma=10 on person boxes of 112+ px) scaled to the 32-px synthetic
         # figures, beside the mild blur of configs/method/blur.yaml.
         runs.insert(methods.index("blur") + 1, SweepRun("blur_strong", "blur", model_args=(("kernel_size", 7), ("sigma", 2.0))))
+    return settings, runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings, runs = plan(args)
+    sweep = Sweep(settings)
     rows = sweep.run(runs, jobs=args.jobs)
     command = " ".join(["python benchmarks/sweep.py", *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
     for name, path in sweep.write_reports(rows, command.strip()).items():

@@ -171,3 +171,61 @@ def test_resolution_change_midway_is_rescaled_to_the_first_frames_size(tmp_path,
     assert written.shape[1:] == (48, 64, 3)
     assert decoded_count(out / "switch.mp4") == decoded_count(videos / "switch.mpg")
     assert decoded_count(out / "zgood.mp4") == 9
+
+
+# -- one-line errors where tracebacks were -----------------------------------------------------------
+def bad_checkpoints(folder: Path) -> dict[str, Path]:
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{name}.ckpt" for name in ("random", "half", "foreign", "tensor")}
+    paths["random"].write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    torch.save({"state_dict": {}, "weights": torch.zeros(3)}, paths["foreign"])
+    torch.save(torch.zeros(3), paths["tensor"])
+    whole = paths["foreign"].read_bytes()
+    paths["half"].write_bytes(whole[: len(whole) // 2])
+    return paths
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["--checkpoint", "{ckpt}/random.ckpt"], "not a PyTorch checkpoint"),
+    (["--checkpoint", "{ckpt}/half.ckpt"], "damaged or incomplete"),
+    (["--checkpoint", "{ckpt}/foreign.ckpt"], "written by `anonpriv fit`"),
+    (["--checkpoint", "{ckpt}/tensor.ckpt"], "written by `anonpriv fit`"),
+    (["--method", "raw", "--suffix", ".webm"], "--codec libvpx-vp9"),
+    (["--method", "raw", "--suffix", ".xyz"], "--suffix .mp4"),
+    (["--method", "raw", "--pix-fmt", "foo"], "pick one of those"),
+    (["--method", "raw", "--codec-option", "preset=bogus"], "--codec-option names and values"),
+    (["--method", "raw", "--device", "cuda"], "--device cpu"),
+    (["--method", "raw", "--device", "nonsense"], "not a device name"),
+    (["--method", "raw", "-o", "{tmp}/a_file"], "give an output folder"),
+    (["--method", "raw", "-o", "{tmp}/videos"], "choose another --output"),
+])
+def test_bad_requests_get_one_line_naming_the_fix_and_leave_nothing(tmp_path, capsys, args, hint):
+    import torch
+
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    videos = tmp_path / "videos"
+    write_video(videos / "a.mp4", frames=6)
+    bad_checkpoints(tmp_path / "ckpt")
+    (tmp_path / "a_file").write_text("not a folder")
+    args = [a.format(ckpt=tmp_path / "ckpt", tmp=tmp_path) for a in args]
+    output = [] if "-o" in args else ["-o", str(tmp_path / "out")]
+    assert main([str(videos)] + output + args + ([] if "--device" in args else ["--device", "cpu"])) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("anonpriv anonymize: error:")]
+    assert len(lines) == 1 and hint in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in videos.iterdir()) == ["a.mp4"]  # no temporary file anywhere
+
+
+def test_webm_with_copied_aac_audio_gets_opus_audio(tmp_path):
+    source = tmp_path / "talk.mp4"
+    write_video(source, frames=12, with_audio=True)
+    assert run(source, "-o", tmp_path / "out", "--suffix", ".webm", "--codec", "libvpx-vp9", "--copy-audio") == 0
+    with av.open(str(tmp_path / "out" / "talk.webm")) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
+        assert sum(1 for _ in container.decode(audio=0)) > 0
+    assert decoded_count(tmp_path / "out" / "talk.webm") == 12

@@ -306,6 +306,23 @@ def choose_pixel_format(codec: str, width: int, height: int) -> str:
     return "yuv420p" if "yuv420p" in formats else formats[0]
 
 
+AUDIO_FALLBACK_CODECS = ("aac", "libopus", "vorbis", "mp3")
+
+
+def audio_codec_for(container) -> str | None:
+    """The first of :data:`AUDIO_FALLBACK_CODECS` that output ``container`` holds and this PyAV
+    build encodes (audio that cannot be copied is re-encoded with it: aac for mp4/mkv/mov, opus
+    for webm)."""
+    for name in AUDIO_FALLBACK_CODECS:
+        try:
+            encoder = av.Codec(name, "w")
+        except (av.FFmpegError, ValueError):
+            continue
+        if encoder.type == "audio" and (name in container.supported_codecs or encoder.name in container.supported_codecs):
+            return name
+    return None
+
+
 class VideoWriter:
     """Encodes uint8 RGB frames to a file at a constant frame rate.
 
@@ -316,7 +333,8 @@ class VideoWriter:
     passed to the encoder as they are (e.g. ``{"preset": "veryfast"}``).
 
     ``audio_from``: a file whose first audio stream is copied into the output when closing
-    (packets copied as they are when the container accepts the codec, else re-encoded to AAC).
+    (packets copied as they are when the container accepts the codec, else re-encoded with
+    :func:`audio_codec_for`: AAC, or Opus for webm).
     Use as a context manager; leaving the block with an exception closes the file without
     finishing it (the caller deletes it).
     """
@@ -376,8 +394,16 @@ class VideoWriter:
         audio = source.streams.audio[0]
         if audio.codec_context.name in self._container.supported_codecs:
             return source, self._container.add_stream_from_template(audio), "copy"
-        out = self._container.add_stream("aac", rate=audio.codec_context.sample_rate or 48000)
-        return source, out, "aac"
+        codec = audio_codec_for(self._container)
+        if codec is None:
+            source.close()
+            raise ValueError(f"the {self._container.format.name} container can hold none of the audio codecs "
+                             f"{', '.join(AUDIO_FALLBACK_CODECS)}")
+        rate = audio.codec_context.sample_rate or 48000
+        if codec in ("libopus", "opus") and rate not in (8000, 12000, 16000, 24000, 48000):
+            rate = 48000  # the only rates opus encodes; frames are resampled to it
+        out = self._container.add_stream(codec, rate=rate)
+        return source, out, "encode"
 
     def write(self, frames: np.ndarray) -> None:
         """Append uint8 frames ``(N, H, W, 3)`` (or one ``(H, W, 3)``) RGB of the writer's size."""
