@@ -503,7 +503,8 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
         try:
             with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
                              bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
-                             audio_from=job.source if options.copy_audio else None) as writer:
+                             audio_from=job.source if options.copy_audio else None,
+                             timestamps=log.times, time_base=info.time_base) as writer:
                 sink = BackgroundSink(writer.write, depth=2)
                 try:
                     decoded = prefetch(frames(), depth=2 * anonymizer.clip_frames)

@@ -229,3 +229,35 @@ def test_webm_with_copied_aac_audio_gets_opus_audio(tmp_path):
         assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
         assert sum(1 for _ in container.decode(audio=0)) > 0
     assert decoded_count(tmp_path / "out" / "talk.webm") == 12
+
+
+# -- variable frame rate ------------------------------------------------------------------------------
+def frame_times(path: Path, kind: str = "video") -> list[float]:
+    """Start time of every decoded frame (audio: end time of every frame)."""
+    with av.open(str(path)) as container:
+        if kind == "video":
+            return [float(frame.time) for frame in container.decode(video=0)]
+        return [float(frame.time) + frame.samples / frame.sample_rate for frame in container.decode(audio=0)]
+
+
+def test_variable_frame_rate_keeps_every_frames_time_and_the_audio_in_sync(tmp_path):
+    gaps = [Fraction(1, 30) if i % 3 else Fraction(1, 8) for i in range(45)]  # mean about 16 fps, header 25
+    times = [sum(gaps[:i], Fraction(0)) for i in range(45)]
+    source = tmp_path / "vfr.mkv"
+    write_video(source, frames=45, times=times, time_base=Fraction(1, 1000), with_audio=True)
+    assert run(source, "-o", tmp_path / "out", "--copy-audio") == 0
+    output = tmp_path / "out" / "vfr.mp4"
+    before, after = frame_times(source), frame_times(output)
+    assert len(after) == len(before) == 45
+    assert max(abs(a - b) for a, b in zip(after, before)) < 1 / 30  # each frame within one frame of its input time
+    assert abs(frame_times(output, "audio")[-1] - frame_times(source, "audio")[-1]) < 1 / 30
+    assert abs((after[-1] - after[0]) - (before[-1] - before[0])) < 1 / 30  # same video duration
+
+
+def test_constant_rate_containers_still_get_one_frame_per_period(tmp_path):
+    source = tmp_path / "clip.mp4"  # mp4 time base 1/12800: its timestamps must not become avi frames
+    write_video(source, frames=20)
+    assert run(source, "-o", tmp_path / "out", "--suffix", ".avi", "--codec", "mpeg4") == 0
+    info = probe_video(tmp_path / "out" / "clip.avi", check_complete=True)
+    assert (info.num_frames, info.fps) == (20, FPS)
+    assert decoded_count(tmp_path / "out" / "clip.avi") == 20

@@ -49,8 +49,8 @@ class VideoInfo:
 
     ``num_frames`` comes from the container header when it has one, else from counting packets;
     ``fps`` is the stream's average frame rate; ``duration`` (seconds) is what the header states
-    for the video stream (None when it states nothing usable). ``width`` and ``height`` are the
-    first frame's.
+    for the video stream (None when it states nothing usable), ``time_base`` its timestamps'
+    unit. ``width`` and ``height`` are the first frame's.
     """
 
     path: str
@@ -60,6 +60,7 @@ class VideoInfo:
     height: int
     has_audio: bool
     duration: float | None = None
+    time_base: Fraction | None = None
 
 
 def _in_dataloader_worker() -> bool:
@@ -149,6 +150,7 @@ def probe_video(path: str | os.PathLike, check_complete: bool = False) -> VideoI
                 raise VideoReadError(f"{str(path)!r} contains no decodable video frame.")
             width, height = first.width, first.height
             duration = _stated_duration(container, stream)
+            time_base = Fraction(stream.time_base) if stream.time_base else None
             num_frames = stream.frames
             if num_frames <= 0 or check_complete:  # some mkv/webm headers have no frame count: count packets
                 container.seek(0)
@@ -165,7 +167,7 @@ def probe_video(path: str | os.PathLike, check_complete: bool = False) -> VideoI
         problem = truncation(num_frames, duration, packets, span, fps)
         if problem:
             raise VideoTruncatedError(f"{str(path)!r} is truncated: {problem}; re-copy or re-download it.")
-    return VideoInfo(str(path), int(num_frames), fps, width, height, has_audio, duration)
+    return VideoInfo(str(path), int(num_frames), fps, width, height, has_audio, duration, time_base)
 
 
 def truncation(expected_frames: int, duration: float | None, frames: int, span: float | None,
@@ -306,6 +308,8 @@ def choose_pixel_format(codec: str, width: int, height: int) -> str:
     return "yuv420p" if "yuv420p" in formats else formats[0]
 
 
+AVFMT_VARIABLE_FPS = 0x0400  # libavformat: the container stores per-frame timestamps
+
 AUDIO_FALLBACK_CODECS = ("aac", "libopus", "vorbis", "mp3")
 
 
@@ -324,9 +328,14 @@ def audio_codec_for(container) -> str | None:
 
 
 class VideoWriter:
-    """Encodes uint8 RGB frames to a file at a constant frame rate.
+    """Encodes uint8 RGB frames to a file.
 
-    Frame ``i`` gets timestamp ``i / fps``, so N frames at the input's average rate give the
+    Timing: with ``timestamps`` (a sequence, possibly still growing, holding the time in seconds of
+    frame ``i`` or None), frame ``i`` keeps that time (on a ``time_base`` grid; variable frame
+    rates and the input's start offset are kept, so copied audio stays in sync) in containers that
+    store per-frame timestamps (mp4, mkv, webm, mov; not avi); a frame without
+    one, or one not after its predecessor, comes ``1 / fps`` after the previous frame. Without
+    ``timestamps`` frame ``i`` gets ``i / fps``: N frames at the input's average rate give the
     input's frame count and duration. ``crf`` sets constant-quality mode for x264/x265/VP9 (lower
     is better; ignored by other codecs); ``bitrate`` (bits/s) sets a target rate instead; codecs
     without CRF and no bitrate get a generous ``0.2 * W * H * fps`` bits/s. ``codec_options`` are
@@ -352,6 +361,8 @@ class VideoWriter:
         codec_options: dict[str, str] | None = None,
         audio_from: str | os.PathLike | None = None,
         threads: int = 0,
+        timestamps: Sequence | None = None,
+        time_base: Fraction | None = None,
     ) -> None:
         codec = codec or default_video_codec()
         if not codec_available(codec):
@@ -363,8 +374,20 @@ class VideoWriter:
         self.audio_from = str(audio_from) if audio_from is not None else None
         self.audio_copied = False
         self._container = av.open(self.path, "w")
+        # containers without AVFMT_VARIABLE_FPS (avi, ...) are constant-rate: frame i at i / fps there
+        self.timestamps = timestamps if self._container.format.flags & AVFMT_VARIABLE_FPS else None
+        if self.timestamps is None:
+            self.time_base = 1 / self.fps
+        else:  # mpeg4 stores at most 16-bit time-base denominators
+            self.time_base = Fraction(time_base or Fraction(1, 1000))
+            if self.time_base.denominator > 65535:
+                self.time_base = Fraction(1, 60000)
+        self._step = max(1, round(1 / (self.fps * self.time_base)))  # one frame in time-base units
+        self._last_pts: int | None = None
         try:
             stream = self._container.add_stream(codec, rate=self.fps)
+            if self.timestamps is not None:
+                stream.codec_context.time_base = self.time_base
             stream.width, stream.height = self.width, self.height
             stream.pix_fmt = pix_fmt or choose_pixel_format(codec, self.width, self.height)
             stream.thread_type = "AUTO"
@@ -416,9 +439,22 @@ class VideoWriter:
             )
         for array in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-            frame.pts = self.frames_written
+            frame.pts = self._next_pts()
+            frame.time_base = self.time_base
             self.frames_written += 1
             self._container.mux(self._stream.encode(frame))
+
+    def _next_pts(self) -> int:
+        index, times = self.frames_written, self.timestamps
+        time = times[index] if times is not None and index < len(times) else None
+        if time is None:
+            pts = index * self._step if self._last_pts is None else self._last_pts + self._step
+        else:
+            pts = max(0, round(Fraction(time) / self.time_base))
+            if self._last_pts is not None and pts <= self._last_pts:  # a timestamp that goes back
+                pts = self._last_pts + self._step
+        self._last_pts = pts
+        return pts
 
     def _copy_audio(self) -> None:
         source, out = self._audio_in, self._audio_out
