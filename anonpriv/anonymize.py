@@ -491,7 +491,7 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
 
     def frames() -> Iterator[np.ndarray]:
         try:
-            yield from iter_frames(job.source, size=(info.width, info.height), log=log)
+            yield from iter_frames(job.source, size=(info.width, info.height), log=log, rotate=True)
         except VideoReadError as error:  # the decoder failed midway: the file is damaged
             if not allow_truncated or not log.times:
                 raise VideoTruncatedError(f"{error}; the input is damaged or cut short, no output was kept. "
@@ -501,7 +501,7 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
 
     try:
         try:
-            with VideoWriter(temporary, info.width, info.height, info.fps, codec=options.codec, crf=options.crf,
+            with VideoWriter(temporary, *info.display_size, info.fps, codec=options.codec, crf=options.crf,
                              bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
                              audio_from=job.source if options.copy_audio else None,
                              timestamps=log.times, time_base=info.time_base) as writer:
@@ -539,6 +539,9 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
     finally:
         temporary.unlink(missing_ok=True)
     notes = []
+    if info.rotation:
+        notes.append(f"turned upright by its {info.rotation} degree display rotation (as players show it): "
+                     f"the output is {info.display_size[0]}x{info.display_size[1]} and carries no rotation")
     if log.rescaled:
         index, (width, height) = log.rescaled[0]
         notes.append(f"its resolution changes from {info.width}x{info.height} to {width}x{height} at frame {index}: "
@@ -566,8 +569,8 @@ def _save_masks(path: Path, audit: list, anonymizer: SlidingClipAnonymizer, info
             clip_frames=np.int64(anonymizer.clip_frames),
             fps=np.float64(info.fps),
             num_frames=np.int64(audit[-1][2] if audit else 0),
-            width=np.int64(info.width),
-            height=np.int64(info.height),
+            width=np.int64(info.display_size[0]),
+            height=np.int64(info.display_size[1]),
         )
     os.replace(temporary, path)
 

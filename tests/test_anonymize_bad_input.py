@@ -261,3 +261,24 @@ def test_constant_rate_containers_still_get_one_frame_per_period(tmp_path):
     info = probe_video(tmp_path / "out" / "clip.avi", check_complete=True)
     assert (info.num_frames, info.fps) == (20, FPS)
     assert decoded_count(tmp_path / "out" / "clip.avi") == 20
+
+
+# -- rotation -------------------------------------------------------------------------------------------
+def test_rotated_phone_video_is_written_upright(tmp_path, capsys):
+    source = tmp_path / "phone.mp4"
+    with av.open(str(source), "w") as container:  # stored 48x32 landscape, shown rotated 90 degrees clockwise
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        stream.set_display_rotation(-90)
+        for _ in range(6):
+            image = np.full((32, 48, 3), 30, np.uint8)
+            image[:8, :8] = 250  # a bright mark in the stored top-left corner
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    assert run(source, "-o", tmp_path / "out") == 0
+    assert "display rotation" in capsys.readouterr().err
+    output = tmp_path / "out" / "phone.mp4"
+    info = probe_video(output)
+    assert (info.width, info.height, info.rotation) == (32, 48, 0)  # upright, no rotation left to apply
+    frame = read_frames(output, [3])[0].astype(int)
+    assert frame[:8, -8:].mean() > 200 and frame[:8, :8].mean() < 80  # clockwise: top-left went top-right

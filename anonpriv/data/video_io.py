@@ -50,7 +50,8 @@ class VideoInfo:
     ``num_frames`` comes from the container header when it has one, else from counting packets;
     ``fps`` is the stream's average frame rate; ``duration`` (seconds) is what the header states
     for the video stream (None when it states nothing usable), ``time_base`` its timestamps'
-    unit. ``width`` and ``height`` are the first frame's.
+    unit. ``width`` and ``height`` are the first frame's as stored; ``rotation`` (degrees
+    counterclockwise, a multiple of 90) is its display matrix's, which players apply.
     """
 
     path: str
@@ -61,6 +62,12 @@ class VideoInfo:
     has_audio: bool
     duration: float | None = None
     time_base: Fraction | None = None
+    rotation: int = 0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` as players show it: the size after :attr:`rotation`."""
+        return (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
 
 
 def _in_dataloader_worker() -> bool:
@@ -151,6 +158,7 @@ def probe_video(path: str | os.PathLike, check_complete: bool = False) -> VideoI
             width, height = first.width, first.height
             duration = _stated_duration(container, stream)
             time_base = Fraction(stream.time_base) if stream.time_base else None
+            rotation = _rotation(first)
             num_frames = stream.frames
             if num_frames <= 0 or check_complete:  # some mkv/webm headers have no frame count: count packets
                 container.seek(0)
@@ -167,7 +175,16 @@ def probe_video(path: str | os.PathLike, check_complete: bool = False) -> VideoI
         problem = truncation(num_frames, duration, packets, span, fps)
         if problem:
             raise VideoTruncatedError(f"{str(path)!r} is truncated: {problem}; re-copy or re-download it.")
-    return VideoInfo(str(path), int(num_frames), fps, width, height, has_audio, duration, time_base)
+    return VideoInfo(str(path), int(num_frames), fps, width, height, has_audio, duration, time_base, rotation)
+
+
+def _rotation(frame) -> int:
+    """The frame's display-matrix rotation, degrees counterclockwise, rounded to a multiple of 90."""
+    try:
+        degrees = frame.rotation or 0
+    except (AttributeError, ValueError):
+        return 0
+    return int(round(degrees / 90)) * 90 % 360
 
 
 def truncation(expected_frames: int, duration: float | None, frames: int, span: float | None,
@@ -249,13 +266,15 @@ class FrameLog:
 
 
 def iter_frames(path: str | os.PathLike, threads: int | None = None, size: tuple[int, int] | None = None,
-                log: FrameLog | None = None) -> Iterator[np.ndarray]:
+                log: FrameLog | None = None, rotate: bool = False) -> Iterator[np.ndarray]:
     """Every frame of ``path`` in order, as uint8 ``(H, W, 3)`` RGB.
 
     On the main process FFmpeg may decode with its own (slice) threads (``threads=None``); pass
     ``threads=1`` to stay on one thread. Decoder errors raise :class:`VideoReadError` naming the file.
     ``size`` ``(width, height)``: frames of another size (a stream whose resolution changes midway)
-    are rescaled to it; ``log`` records timestamps and rescaled frames.
+    are rescaled to it (``size`` is the stored size, before rotation); ``log`` records timestamps
+    and rescaled frames. ``rotate``: frames are turned upright by their display matrix, as players
+    show them.
     """
     container, stream = _open_video(path)
     with container:
@@ -265,11 +284,13 @@ def iter_frames(path: str | os.PathLike, threads: int | None = None, size: tuple
                 if log is not None:
                     log.times.append(None if frame.pts is None or frame.time_base is None
                                      else frame.pts * frame.time_base)
+                quarter_turns = _rotation(frame) // 90 if rotate else 0
                 if size is not None and (frame.width, frame.height) != tuple(size):
                     if log is not None:
                         log.rescaled.append((len(log.times) - 1, (frame.width, frame.height)))
                     frame = frame.reformat(width=size[0], height=size[1])
-                yield frame.to_ndarray(format="rgb24")
+                array = frame.to_ndarray(format="rgb24")
+                yield np.ascontiguousarray(np.rot90(array, quarter_turns)) if quarter_turns else array
         except av.FFmpegError as error:
             raise VideoReadError(f"error while decoding {str(path)!r}: {error}") from error
 
