@@ -1,6 +1,11 @@
 """The ``anonpriv`` command: LightningCLI ``fit | validate | test | predict`` for every method.
 
-Two conveniences on top of LightningCLI:
+Three conveniences on top of LightningCLI:
+
+* a configuration error (a bad value, a missing dataset or label file, ``--ckpt_path last`` with
+  nothing to load) is printed as ``anonpriv fit: error: <message>`` alone, exit status 2, like
+  LightningCLI's own errors for unknown options; ``--debug`` (or ``ANONPRIV_DEBUG=1``) shows the
+  traceback instead;
 
 * a TensorBoard logger configured with ``name: auto`` is named after the method
   (``baselines.RawBaseline`` -> ``raw``), so every method's runs land in ``runs/<method>/version_N``;
@@ -10,6 +15,7 @@ Two conveniences on top of LightningCLI:
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -27,6 +33,14 @@ def method_short_name(class_path: str) -> str:
     name = class_path.rsplit(".", 1)[-1]
     name = re.sub(r"(Baseline|Method)$", "", name) or name
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+#: Errors raised while the configuration is turned into objects: the user's to fix, not a bug.
+CONFIGURATION_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def _mark_configuration_error(error: BaseException) -> None:
+    error.anonpriv_configuration_error = True
 
 
 def newest_last_checkpoint(run_root: Path) -> Path:
@@ -65,7 +79,21 @@ class AnonprivCLI(LightningCLI):
         if init_args is not None and init_args.get("name") == "auto":
             init_args.name = method_short_name(config.model.class_path)
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except CONFIGURATION_ERRORS as error:
+            _mark_configuration_error(error)
+            raise
+
     def _resolve_last_checkpoint(self) -> None:
+        try:
+            self._resolve_last_checkpoint_path()
+        except CONFIGURATION_ERRORS as error:
+            _mark_configuration_error(error)
+            raise
+
+    def _resolve_last_checkpoint_path(self) -> None:
         config = self.config_init[self.subcommand]
         if config.get("ckpt_path") != "last":
             return
@@ -96,7 +124,20 @@ def main(argv: list[str] | None = None) -> None:
         from anonpriv.anonymize import main as anonymize_main
 
         raise SystemExit(anonymize_main(list(args[1:])))
-    AnonprivCLI(args=argv)
+    debug = "--debug" in args or bool(os.environ.get("ANONPRIV_DEBUG"))
+    if argv is None:
+        sys.argv = [a for a in sys.argv if a != "--debug"]
+    else:
+        argv = [a for a in argv if a != "--debug"]
+    try:
+        AnonprivCLI(args=argv)
+    except CONFIGURATION_ERRORS as error:
+        if debug or not getattr(error, "anonpriv_configuration_error", False):
+            raise
+        command = next((a for a in args if not a.startswith("-")), "")
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"anonpriv {command}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
