@@ -264,9 +264,10 @@ def test_constant_rate_containers_still_get_one_frame_per_period(tmp_path):
 
 
 # -- rotation -------------------------------------------------------------------------------------------
-def test_rotated_phone_video_is_written_upright(tmp_path, capsys):
-    source = tmp_path / "phone.mp4"
-    with av.open(str(source), "w") as container:  # stored 48x32 landscape, shown rotated 90 degrees clockwise
+def write_rotated(source: Path) -> None:
+    """Stored 48x32 landscape with a bright top-left mark, shown rotated 90 degrees clockwise."""
+    source.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
         stream.set_display_rotation(-90)
@@ -275,6 +276,11 @@ def test_rotated_phone_video_is_written_upright(tmp_path, capsys):
             image[:8, :8] = 250  # a bright mark in the stored top-left corner
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
+
+
+def test_rotated_phone_video_is_written_upright(tmp_path, capsys):
+    source = tmp_path / "phone.mp4"
+    write_rotated(source)
     assert run(source, "-o", tmp_path / "out") == 0
     assert "display rotation" in capsys.readouterr().err
     output = tmp_path / "out" / "phone.mp4"
@@ -282,3 +288,47 @@ def test_rotated_phone_video_is_written_upright(tmp_path, capsys):
     assert (info.width, info.height, info.rotation) == (32, 48, 0)  # upright, no rotation left to apply
     frame = read_frames(output, [3])[0].astype(int)
     assert frame[:8, -8:].mean() > 200 and frame[:8, :8].mean() < 80  # clockwise: top-left went top-right
+
+
+# -- all of it at once ----------------------------------------------------------------------------------
+def test_mixed_folder_one_complete_output_per_good_input_every_bad_one_listed_rerun_redoes_them(tmp_path, capsys):
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    write_video(videos / "good.mp4", frames=30, with_audio=True)
+    write_truncated(videos / "cut.mp4", keep=0.25)
+    (videos / "broken.mp4").write_bytes(np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    write_video(videos / "pair" / "clip.avi", frames=10, codec="mpeg4")
+    write_video(videos / "pair" / "clip.mp4", frames=14)
+    gaps = [Fraction(1, 30) if i % 3 else Fraction(1, 8) for i in range(30)]
+    write_video(videos / "vfr.mkv", frames=30, times=[sum(gaps[:i], Fraction(0)) for i in range(30)],
+                time_base=Fraction(1, 1000), with_audio=True)
+    write_rotated(videos / "phone.mp4")
+    write_resolution_change(videos / "switch.mpg")
+    bad = ["cut.mp4", "broken.mp4", "pair/clip.avi", "pair/clip.mp4"]
+    good = {"good.mp4": "good.mp4", "vfr.mkv": "vfr.mp4", "phone.mp4": "phone.mp4", "switch.mpg": "switch.mp4"}
+    args = [videos, "-o", out, "--on-error", "skip", "--copy-audio"]
+
+    assert run(*args) == 1
+    err = capsys.readouterr().err
+    assert f"{len(bad)} video(s) failed" in err
+    failed = err.split("video(s) failed:")[1].strip().splitlines()
+    assert sorted(line.strip().split(": ")[0].replace(str(videos) + "/", "") for line in failed) == sorted(bad)
+    assert all(len(line.split(": ", 1)[1]) > 20 for line in failed)  # each with its reason
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(good.values())  # nothing else: no partial, temporary or overwritten file
+    for name, output in good.items():
+        source, result = videos / name, out / output
+        assert decoded_count(result) == decoded_count(source), name
+        before, after = frame_times(source), frame_times(result)
+        if name == "switch.mpg":  # two streams back to back: its timestamps restart midway, so 1/25 s each
+            before = [i / 25 for i in range(len(before))]
+        assert abs((after[-1] - after[0]) - (before[-1] - before[0])) <= 1 / 25 + 1e-6, name
+        with av.open(str(source)) as container:
+            has_audio = bool(container.streams.audio)
+        if has_audio:
+            assert abs(frame_times(result, "audio")[-1] - frame_times(source, "audio")[-1]) <= 1 / 25, name
+
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert run(*args) == 1  # the rerun redoes exactly the failed ones
+    err = capsys.readouterr().err
+    assert f"{len(good)} already done" in err and f"{len(bad)} video(s) failed" in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
