@@ -3,9 +3,11 @@
     anonpriv anonymize INPUT --output OUT (--checkpoint CKPT | --method NAME [--method-arg KEY=VALUE ...])
 
 ``INPUT`` is a video file or a folder (searched recursively; sub-folders are mirrored under
-``OUT``). Each output has the input's frame count, frame rate and size (see :class:`VideoWriter
+``OUT``). Each output has the input's frame count, frame timestamps and size (see :class:`VideoWriter
 <anonpriv.data.video_io.VideoWriter>` for the timing rule), encoded with ``--codec`` (libx264 by
-default, CRF ``--crf``), optionally with the input's audio (``--copy-audio``).
+default, CRF ``--crf``), optionally with the input's audio (``--copy-audio``). A display rotation
+is applied before the model (the output is upright, with the rotated size); frames after a
+resolution change are rescaled to the first frame's size.
 
 How a video is processed (:class:`SlidingClipAnonymizer`):
 
@@ -34,8 +36,12 @@ How a video is processed (:class:`SlidingClipAnonymizer`):
 
 Resuming: outputs are written under a temporary name and renamed when complete, so a file at the
 output path is always finished; a rerun skips inputs whose outputs (and audit files, when asked)
-exist, unless ``--overwrite``. Failures: ``--on-error raise`` (default) stops at the first
-unreadable video; ``skip`` goes on and lists the failures at the end (exit status 1).
+exist, unless ``--overwrite``. An input that ends early (:func:`~anonpriv.data.video_io.truncation`,
+or a decoder error midway) is a failure and gets no output, unless ``--allow-truncated`` (then
+``<name>.truncated<suffix>``, never counted as done). Inputs that would share an output are
+refused before anything is written. Encoder settings are tried once on a test encode before any
+video. Failures: ``--on-error raise`` (default) stops at the first unreadable video; ``skip`` goes
+on and lists the failures at the end (exit status 1).
 """
 
 from __future__ import annotations
