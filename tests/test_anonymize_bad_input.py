@@ -332,3 +332,15 @@ def test_mixed_folder_one_complete_output_per_good_input_every_bad_one_listed_re
     err = capsys.readouterr().err
     assert f"{len(good)} already done" in err and f"{len(bad)} video(s) failed" in err
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
+
+
+def test_encoder_failure_on_one_video_is_listed_and_the_folder_goes_on(tmp_path, capsys):
+    from test_anonymize import write_test_video
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    write_test_video(videos / "odd.mp4", frames=6, height=33, width=35)  # 4:2:0 cannot hold odd sizes
+    write_test_video(videos / "even.mp4", frames=6, height=32, width=32)
+    assert run(videos, "-o", out, "--pix-fmt", "yuv420p", "--on-error", "skip") == 1
+    err = capsys.readouterr().err
+    assert "1 video(s) failed" in err and "odd.mp4" in err and "encoding failed" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["even.mp4"]
