@@ -39,6 +39,9 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
             epoch when shuffled. Validation, test and predict loaders never drop anything. If the
             training split has fewer clips than ``batch_size``, nothing is dropped (one smaller
             batch per epoch, with a warning) rather than training on no batch at all.
+        fresh_train_clips: draw a new training set for every epoch from a generated source (the
+            synthetic generator is infinite), for pretraining without overfitting a fixed set.
+            Needs ``trainer.reload_dataloaders_every_n_epochs: 1``; real datasets refuse it.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         attributes: list[str] | None = None,
         pin_memory: bool = False,
         drop_last: bool = True,
+        fresh_train_clips: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -63,6 +67,12 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.drop_last = drop_last
+        if fresh_train_clips and not source.supports_fresh_epochs:
+            raise ValueError(
+                f"fresh_train_clips=True needs a generated source; {type(source).__name__} has a fixed set of "
+                "videos: set fresh_train_clips: false."
+            )
+        self.fresh_train_clips = fresh_train_clips
         self.action_names = validate_names(actions, source.action_names, "actions")
         self.privacy_names = validate_names(attributes, source.privacy_names, "attributes")
         if len(self.action_names) < 2:
@@ -133,7 +143,23 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        if self.fresh_train_clips:
+            self._datasets["train"] = self._fresh_training_set()
         return self._loader("train", train=True)
+
+    def _fresh_training_set(self) -> ClipDataset:
+        trainer = self.trainer
+        if trainer is None:
+            return self.split("train")
+        if trainer.reload_dataloaders_every_n_epochs != 1:
+            raise ValueError(
+                "fresh_train_clips=True draws new clips when the training loader is rebuilt: set "
+                "trainer.reload_dataloaders_every_n_epochs: 1 (or fresh_train_clips: false)."
+            )
+        dataset = self.source.dataset("train", epoch=trainer.current_epoch)
+        if self._subset:
+            dataset = LabelSubset(dataset, self._action_ids, self._attribute_ids)
+        return dataset
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", train=False)

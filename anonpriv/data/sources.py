@@ -37,6 +37,9 @@ class ClipDataset(Dataset, abc.ABC):
 class VideoSource(abc.ABC):
     """Base class of dataset sources used by :class:`~anonpriv.data.VideoPrivacyDataModule`."""
 
+    #: whether ``dataset("train", epoch=e)`` draws new clips for each epoch (generated sources only)
+    supports_fresh_epochs: bool = False
+
     @property
     @abc.abstractmethod
     def action_names(self) -> list[str]: ...
@@ -63,20 +66,26 @@ _RENDER_LOCK = threading.Lock()
 
 
 class SyntheticClipDataset(ClipDataset):
-    """One split of the synthetic source; clips are rendered on first use and kept in memory."""
+    """One split of the synthetic source; clips are rendered on first use and kept in memory.
 
-    def __init__(self, generator: SyntheticClipGenerator, split: str, size: int, with_regions: bool) -> None:
+    Item ``i`` is the generator's clip ``first_index + i`` of ``split`` (a later ``first_index``
+    gives new clips of the same distribution: the generator is infinite).
+    """
+
+    def __init__(self, generator: SyntheticClipGenerator, split: str, size: int, with_regions: bool,
+                 first_index: int = 0) -> None:
         self.generator = generator
         self.split = split
         self.size = size
         self.with_regions = with_regions
-        labels = [generator.labels(split, i) for i in range(size)]
+        self.first_index = first_index
+        labels = [generator.labels(split, first_index + i) for i in range(size)]
         self._actions = np.array([lab.action for lab in labels], dtype=np.int64)
         self._privacy = np.stack([lab.privacy for lab in labels]).astype(np.float32)
         key = (
             generator.num_frames, generator.height, generator.width, generator.num_actions,
             generator.correlation, generator.attribute_rate, generator.noise_std, generator.seed,
-            split, size, with_regions,
+            generator.preset.name, split, size, with_regions, first_index,
         )
         with _RENDER_LOCK:
             store = _RENDER_CACHE.pop(key, None)
@@ -102,7 +111,7 @@ class SyntheticClipDataset(ClipDataset):
             raise IndexError(f"index {index} out of range for a split of {self.size} clips")
         store = self._store
         if not store["done"][index]:
-            clip = self.generator.render(self.split, index, with_regions=self.with_regions)
+            clip = self.generator.render(self.split, self.first_index + index, with_regions=self.with_regions)
             store["video"][index] = clip["video"]
             if self.with_regions:
                 store["action_region"][index] = clip["action_region"]
@@ -112,7 +121,7 @@ class SyntheticClipDataset(ClipDataset):
             "video": torch.from_numpy(store["video"][index]).float().div_(255.0),
             "action": torch.tensor(self._actions[index]),
             "privacy": torch.from_numpy(self._privacy[index].copy()),
-            "id": f"synthetic/{self.split}/{index:06d}",
+            "id": f"synthetic/{self.split}/{self.first_index + index:06d}",
         }
         if self.with_regions:
             item["action_region"] = torch.from_numpy(store["action_region"][index].copy())
@@ -132,13 +141,17 @@ class SyntheticSource(VideoSource):
         num_train, num_val, num_test: clips per split.
         seed: dataset seed; every clip is a pure function of ``(seed, split, index)``.
         with_regions: also return ground-truth ``action_region`` / ``privacy_region`` masks.
+        preset: ``clear`` (the default benchmark: large figures, limb-identity actions) or ``hard``
+            (the original small figures); see :data:`anonpriv.data.synthetic.PRESETS`.
     """
+
+    supports_fresh_epochs = True
 
     def __init__(
         self,
         num_frames: int = 16,
-        height: int = 32,
-        width: int = 32,
+        height: int = 64,
+        width: int = 64,
         num_actions: int = 8,
         correlation: float = 0.0,
         attribute_rate: float = 0.5,
@@ -148,6 +161,7 @@ class SyntheticSource(VideoSource):
         num_test: int = 512,
         seed: int = 0,
         with_regions: bool = False,
+        preset: str = "clear",
     ) -> None:
         for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             if value < 1:
@@ -155,6 +169,7 @@ class SyntheticSource(VideoSource):
         self.generator = SyntheticClipGenerator(
             num_frames=num_frames, height=height, width=width, num_actions=num_actions,
             correlation=correlation, attribute_rate=attribute_rate, noise_std=noise_std, seed=seed,
+            preset=preset,
         )
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.with_regions = with_regions
@@ -172,10 +187,13 @@ class SyntheticSource(VideoSource):
         g = self.generator
         return (g.num_frames, g.height, g.width)
 
-    def dataset(self, split: str) -> SyntheticClipDataset:
+    def dataset(self, split: str, epoch: int = 0) -> SyntheticClipDataset:
+        """Split ``split``; ``epoch > 0`` gives that many sets further into the infinite generator
+        (fresh clips for each training epoch, see ``VideoPrivacyDataModule(fresh_train_clips=True)``)."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}: use one of {SPLITS}.")
-        return SyntheticClipDataset(self.generator, split, self.sizes[split], self.with_regions)
+        size = self.sizes[split]
+        return SyntheticClipDataset(self.generator, split, size, self.with_regions, first_index=epoch * size)
 
 
 class LabelSubset(ClipDataset):

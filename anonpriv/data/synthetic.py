@@ -9,10 +9,19 @@ static textured background.
   position are drawn so that a *single frame* looks alike for every action; only several frames
   tell the actions apart.
 * **Private attributes** (multi-label, mirroring VP-UCF's five) are static appearance cues that sit
-  mostly on the head and torso: ``face`` (a real face crop from scikit-image's LFW subset on the head,
+  on the head and torso: ``face`` (a real face crop from scikit-image's LFW subset on the head,
   otherwise the back of the head), ``skin_color`` (dark vs light tone), ``gender`` (long hair and a
   dress-shaped torso), ``nudity`` (torso and sleeves in skin tone instead of clothes) and
   ``relationship`` (a second figure beside the first).
+
+Two presets (:data:`PRESETS`) set the figure's proportions and the action list:
+
+* ``clear`` (the default): a large figure with long, wide limbs whose moving ends lie well away
+  from head and torso, and actions told apart by *which* limbs move. A tiny video model learns it
+  in minutes, and at the default 8 x 8-pixel tubelets on 64 x 64 frames the moving and the private
+  evidence fall in mostly different tubelets, so *where* a method keeps pixels can be measured.
+* ``hard``: the original 32-pixel design, with thin limbs attached inside the torso's tubelets and
+  actions that differ by phase, speed or travel (walk, jump); harder for every model.
 
 Ground-truth pixel masks of the moving region and of the private region come with each clip on
 request, so methods can be checked for *where* they look.
@@ -29,6 +38,7 @@ import numpy as np
 
 PRIVACY_ATTRIBUTES: tuple[str, ...] = ("face", "skin_color", "gender", "nudity", "relationship")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+LIMBS: tuple[str, ...] = ("left_arm", "right_arm", "left_leg", "right_leg")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +57,61 @@ class ActionSpec:
     travel_wave: bool = False  # the body goes back and forth (a jump) instead of drifting
 
 
-ACTIONS: tuple[ActionSpec, ...] = (
+@dataclasses.dataclass(frozen=True)
+class FigureGeometry:
+    """Proportions of a figure in units of its height ``h`` (hip at the origin, y pointing down).
+
+    Limb angles are in radians from "hanging straight down"; arms swing outwards and up, legs
+    outwards. ``height`` / ``pair_height`` are the figure heights in frame heights for one figure
+    and for each figure of a pair.
+    """
+
+    shoulder: tuple[float, float]
+    hip: tuple[float, float]
+    neck_y: float
+    head_r: float
+    arm_len: float
+    arm_w: float
+    leg_len: float
+    leg_w: float
+    torso_w: float
+    hand_r: float
+    arm_range: tuple[float, float]
+    leg_range: tuple[float, float]
+    height: float
+    pair_height: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticPreset:
+    """A figure geometry, its action list and how much the motion speed varies between clips."""
+
+    name: str
+    actions: tuple[ActionSpec, ...]
+    geometry: FigureGeometry
+    period_jitter: float = 0.0  # each clip's period is scaled by a factor in [1 - j, 1 + j]
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.actions)
+
+
+_CLEAR_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("wave_left", {"left_arm": 0.0}, period=12.0),
+    ActionSpec("wave_right", {"right_arm": 0.0}, period=12.0),
+    ActionSpec("wave_both", {"left_arm": 0.0, "right_arm": 0.0}, period=12.0),
+    ActionSpec("kick_left", {"left_leg": 0.0}, period=12.0),
+    ActionSpec("kick_right", {"right_leg": 0.0}, period=12.0),
+    ActionSpec("march", {"left_leg": 0.0, "right_leg": 0.5}, period=12.0),
+    ActionSpec("cross_left", {"left_arm": 0.0, "right_leg": 0.5}, period=12.0),
+    ActionSpec("cross_right", {"right_arm": 0.0, "left_leg": 0.5}, period=12.0),
+    ActionSpec("jumping_jack", {"left_arm": 0.0, "right_arm": 0.0, "left_leg": 0.0, "right_leg": 0.0}, period=12.0),
+    ActionSpec("wave_left_fast", {"left_arm": 0.0}, period=5.0),
+    ActionSpec("wave_right_fast", {"right_arm": 0.0}, period=5.0),
+    ActionSpec("swim", {"left_arm": 0.0, "right_arm": 0.5}, period=12.0),
+)
+
+_HARD_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("wave_left", {"left_arm": 0.0}),
     ActionSpec("wave_right", {"right_arm": 0.0}),
     ActionSpec("wave_both", {"left_arm": 0.0, "right_arm": 0.0}),
@@ -61,20 +125,27 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("walk_left", {"left_leg": 0.0, "right_leg": 0.5}, travel=(-0.3, 0.0)),
     ActionSpec("jump", {}, period=12.0, travel=(0.0, -0.12), travel_wave=True),
 )
-ACTION_NAMES: tuple[str, ...] = tuple(a.name for a in ACTIONS)
 
-# Angles in radians from "hanging straight down"; arms swing outwards and up, legs outwards.
-_ARM_RANGE = (0.15 * math.pi, 0.85 * math.pi)
-_LEG_RANGE = (0.02 * math.pi, 0.28 * math.pi)
-# Figure geometry in units of the figure height ``h``.
-_SHOULDER = (0.08, -0.34)
-_HIP = (0.045, 0.0)
-_NECK_Y = -0.38
-_HEAD_R = 0.14
-_ARM_LEN, _ARM_W = 0.26, 0.08
-_LEG_LEN, _LEG_W = 0.40, 0.09
-_TORSO_W = 0.17
-_HAND_R = 0.04
+PRESETS: dict[str, SyntheticPreset] = {
+    "clear": SyntheticPreset(
+        "clear", _CLEAR_ACTIONS,
+        FigureGeometry(shoulder=(0.09, -0.32), hip=(0.06, 0.0), neck_y=-0.34, head_r=0.11, arm_len=0.36,
+                       arm_w=0.10, leg_len=0.40, leg_w=0.11, torso_w=0.24, hand_r=0.065,
+                       arm_range=(0.30 * math.pi, 0.92 * math.pi), leg_range=(0.06 * math.pi, 0.36 * math.pi),
+                       height=0.76, pair_height=0.50),
+        period_jitter=0.2,
+    ),
+    "hard": SyntheticPreset(
+        "hard", _HARD_ACTIONS,
+        FigureGeometry(shoulder=(0.08, -0.34), hip=(0.045, 0.0), neck_y=-0.38, head_r=0.14, arm_len=0.26,
+                       arm_w=0.08, leg_len=0.40, leg_w=0.09, torso_w=0.17, hand_r=0.04,
+                       arm_range=(0.15 * math.pi, 0.85 * math.pi), leg_range=(0.02 * math.pi, 0.28 * math.pi),
+                       height=0.5, pair_height=0.42),
+    ),
+}
+DEFAULT_PRESET = "clear"
+ACTIONS: tuple[ActionSpec, ...] = PRESETS[DEFAULT_PRESET].actions
+ACTION_NAMES: tuple[str, ...] = PRESETS[DEFAULT_PRESET].action_names
 
 _LIGHT_SKIN = np.array([0.93, 0.76, 0.64])
 _DARK_SKIN = np.array([0.42, 0.27, 0.17])
@@ -119,33 +190,41 @@ class SyntheticClipGenerator:
     Args:
         num_frames: frames per clip (at least 4).
         height, width: frame size in pixels (at least 16 each).
-        num_actions: how many of :data:`ACTIONS` to use (2 to 12), in table order.
+        num_actions: how many of the preset's actions to use (2 to 12), in table order.
         correlation: 0 makes private attributes independent of the action; 1 makes each attribute
             a fixed function of the action (the hard case, where hiding privacy costs utility).
         attribute_rate: probability that an independent attribute is present.
         noise_std: per-pixel, per-frame sensor noise (in [0, 1] units).
         seed: the dataset seed; clip ``i`` of split ``s`` uses its own stream ``(seed, s, i)``.
+        preset: ``clear`` (large figures, limb-identity actions; the default) or ``hard`` (the
+            original small figures with phase, speed and travel actions); see :data:`PRESETS`.
     """
 
     def __init__(
         self,
         num_frames: int = 16,
-        height: int = 32,
-        width: int = 32,
+        height: int = 64,
+        width: int = 64,
         num_actions: int = 8,
         correlation: float = 0.0,
         attribute_rate: float = 0.5,
         noise_std: float = 0.02,
         seed: int = 0,
+        preset: str = DEFAULT_PRESET,
     ) -> None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown synthetic preset {preset!r}: choose one of {sorted(PRESETS)}.")
+        self.preset = PRESETS[preset]
         if num_frames < 4:
             raise ValueError(f"num_frames={num_frames} is too short to show motion: use at least 4 frames.")
         if height < 16 or width < 16:
             raise ValueError(
                 f"frame size {height}x{width} is too small to draw a figure: use at least 16x16 pixels."
             )
-        if not 2 <= num_actions <= len(ACTIONS):
-            raise ValueError(f"num_actions={num_actions} is out of range: choose 2 to {len(ACTIONS)}.")
+        if not 2 <= num_actions <= len(self.preset.actions):
+            raise ValueError(
+                f"num_actions={num_actions} is out of range: choose 2 to {len(self.preset.actions)}."
+            )
         if not 0.0 <= correlation <= 1.0:
             raise ValueError(f"correlation={correlation} must lie in [0, 1].")
         if not 0.0 < attribute_rate < 1.0:
@@ -160,14 +239,15 @@ class SyntheticClipGenerator:
         self.seed = seed
         # A fixed attribute prototype per action, used when attributes correlate with the action.
         proto_rng = np.random.default_rng([seed, 7919])
-        self._prototypes = proto_rng.random((len(ACTIONS), len(PRIVACY_ATTRIBUTES))) < 0.5
+        self._prototypes = proto_rng.random((len(self.preset.actions), len(PRIVACY_ATTRIBUTES))) < 0.5
         ys = (np.arange(height) + 0.5) / height
         xs = (np.arange(width) + 0.5) / height  # both axes in units of the frame height
-        self._yy, self._xx = np.meshgrid(ys, xs, indexing="ij")
+        yy, xx = np.meshgrid(ys, xs, indexing="ij")
+        self._yy, self._xx = yy[None], xx[None]  # (1, H, W): broadcast against per-frame poses
 
     @property
     def action_names(self) -> list[str]:
-        return list(ACTION_NAMES[: self.num_actions])
+        return list(self.preset.action_names[: self.num_actions])
 
     @property
     def privacy_names(self) -> list[str]:
@@ -200,7 +280,8 @@ class SyntheticClipGenerator:
         labels = self.labels(split, index)
         _, rng = self._streams(split, index)
         face, skin_dark, gender, nude, pair = (bool(v) for v in labels.privacy)
-        spec = ACTIONS[labels.action]
+        spec = self.preset.actions[labels.action]
+        geo = self.preset.geometry
         T, H, W = self.num_frames, self.height, self.width
         aspect = W / H
 
@@ -218,10 +299,14 @@ class SyntheticClipGenerator:
         look = dict(skin=np.clip(skin, 0, 1), hair=hair, shirt=skin if nude else shirt, pants=pants,
                     face=face_img if face else None, long_hair=gender, dress=gender)
 
-        figure_h = (0.5 if not pair else 0.42)
+        figure_h = geo.pair_height if pair else geo.height
         slots = [(0.0, aspect)] if not pair else [(0.0, aspect / 2), (aspect / 2, aspect)]
+        period = spec.period
+        if self.preset.period_jitter:
+            j = self.preset.period_jitter
+            period *= rng.uniform(1.0 - j, 1.0 + j)
         for lo, hi in slots:
-            poses = self._poses(rng, spec, figure_h, (lo, hi))
+            poses = self._poses(rng, spec, period, figure_h, (lo, hi))
             self._draw_figure(video, action_region, privacy_region, poses, figure_h, look, spec)
 
         if self.noise_std > 0:
@@ -238,24 +323,27 @@ class SyntheticClipGenerator:
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         base = _BACKGROUND_COLORS[rng.integers(len(_BACKGROUND_COLORS))]
-        texture = np.zeros_like(self._xx)
+        xx, yy = self._xx[0], self._yy[0]
+        texture = np.zeros_like(xx)
         for _ in range(3):
             freq = rng.uniform(3, 12)
             angle = rng.uniform(0, math.pi)
             phase = rng.uniform(0, 2 * math.pi)
-            texture += np.sin(freq * 2 * math.pi * (self._xx * math.cos(angle) + self._yy * math.sin(angle)) + phase)
+            texture += np.sin(freq * 2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle)) + phase)
         tint = rng.uniform(-0.05, 0.05, 3)
         frame = base[None, None, :] + tint + 0.05 * texture[..., None]
         return np.clip(frame, 0, 1)
 
-    def _poses(self, rng: np.random.Generator, spec: ActionSpec, h: float, x_slot: tuple[float, float]):
+    def _poses(self, rng: np.random.Generator, spec: ActionSpec, period: float, h: float,
+               x_slot: tuple[float, float]) -> dict[str, np.ndarray]:
         """Per-frame hip position and limb angles, shape (T,) each."""
+        geo = self.preset.geometry
         T = self.num_frames
         t = np.arange(T, dtype=np.float64)
-        cycles = t / spec.period
+        cycles = t / period
         angles = {}
-        for part in ("left_arm", "right_arm", "left_leg", "right_leg"):
-            lo, hi = _ARM_RANGE if part.endswith("arm") else _LEG_RANGE
+        for part in LIMBS:
+            lo, hi = geo.arm_range if part.endswith("arm") else geo.leg_range
             if part in spec.moving:
                 phase0 = rng.random()
                 u = cycles + phase0 + spec.moving[part]
@@ -263,14 +351,16 @@ class SyntheticClipGenerator:
                 angles[part] = lo + (hi - lo) * tri
             else:
                 angles[part] = np.full(T, rng.uniform(lo, hi))
-        # Body extent around the hip, in frame heights.
-        half_w = (_SHOULDER[0] + _ARM_LEN + _HAND_R) * h
-        top, bottom = (_NECK_Y - 2 * _HEAD_R) * h, (_LEG_LEN + _LEG_W) * h
+        # Body extent around the hip, in frame heights (arms raised may reach above the head).
+        half_w = (geo.shoulder[0] + geo.arm_len + geo.hand_r) * h
+        arm_top = geo.shoulder[1] + math.cos(geo.arm_range[1]) * geo.arm_len - geo.hand_r
+        top = min(geo.neck_y - 2 * geo.head_r, arm_top) * h
+        bottom = (geo.leg_len + geo.leg_w) * h
         x_lo, x_hi = x_slot[0] + half_w, x_slot[1] - half_w
         y_lo, y_hi = -top + 0.02, 1.0 - bottom - 0.02
         dx = dy = np.zeros(T)
         if spec.travel is not None:
-            step = t / spec.period
+            step = t / period
             if spec.travel_wave:
                 step = 1.0 - np.abs(2.0 * ((step + rng.random()) % 1.0) - 1.0)
             dx = spec.travel[0] * step
@@ -281,64 +371,68 @@ class SyntheticClipGenerator:
         return {"x": x0 + dx, "y": y0 + dy, **angles}
 
     def _draw_figure(self, video, action_region, privacy_region, pose, h, look, spec: ActionSpec) -> None:
-        xx, yy = self._xx, self._yy
-        T = self.num_frames
+        """Paint one figure into every frame at once: pose values broadcast as (T, 1, 1)."""
+        geo = self.preset.geometry
+        xx, yy = self._xx, self._yy  # (1, H, W)
+        shape = video.shape[:3]
+        private = np.zeros(shape, dtype=bool)  # the top-most part at each pixel is private
+        moving = np.zeros(shape, dtype=bool)  # the top-most part at each pixel moves
         moving_body = spec.travel is not None
-        for f in range(T):
-            hx, hy = pose["x"][f], pose["y"][f]
-            img = video[f]
-            private = np.zeros_like(xx, dtype=bool)  # the top-most part at each pixel is private
-            moving = np.zeros_like(xx, dtype=bool)  # the top-most part at each pixel moves
 
-            def paint(mask, color, is_private=False, is_moving=False):
-                img[mask] = color
-                private[mask] = is_private
-                moving[mask] = is_moving or moving_body
+        def column(values):
+            return np.asarray(values, dtype=np.float64)[:, None, None]
 
-            # Legs (behind the torso).
-            for side, sign in (("left_leg", -1), ("right_leg", 1)):
-                a = pose[side][f]
-                x0, y0 = hx + sign * _HIP[0] * h, hy
-                x1, y1 = x0 + sign * math.sin(a) * _LEG_LEN * h, y0 + math.cos(a) * _LEG_LEN * h
-                paint(_segment(xx, yy, x0, y0, x1, y1, _LEG_W * h), look["pants"], is_moving=side in spec.moving)
-            # Long hair behind the head and shoulders.
-            head_y = hy + (_NECK_Y - _HEAD_R * 0.9) * h
-            if look["long_hair"]:
-                hair_mask = (np.abs(xx - hx) < 1.15 * _HEAD_R * h) & (yy > head_y - _HEAD_R * h) & (
-                    yy < hy + (_NECK_Y + 0.12) * h
-                )
-                paint(hair_mask, look["hair"], is_private=True)
-            # Torso: a rectangle, or a dress widening down over the thighs.
-            rel_y = (yy - hy) / h
-            in_y = (rel_y > _NECK_Y) & (rel_y < (0.18 if look["dress"] else 0.02))
-            half = np.where(look["dress"], _TORSO_W / 2 + 0.12 * np.clip(rel_y - _NECK_Y, 0, None), _TORSO_W / 2)
-            torso = in_y & (np.abs(xx - hx) / h < half)
-            paint(torso, look["shirt"], is_private=True)
-            # Arms (sleeves in shirt colour) with skin-coloured hands.
-            for side, sign in (("left_arm", -1), ("right_arm", 1)):
-                a = pose[side][f]
-                x0, y0 = hx + sign * _SHOULDER[0] * h, hy + _SHOULDER[1] * h
-                x1, y1 = x0 + sign * math.sin(a) * _ARM_LEN * h, y0 + math.cos(a) * _ARM_LEN * h
-                is_moving = side in spec.moving
-                paint(_segment(xx, yy, x0, y0, x1, y1, _ARM_W * h), look["shirt"], is_moving=is_moving)
-                paint((xx - x1) ** 2 + (yy - y1) ** 2 < (_HAND_R * h) ** 2, look["skin"], is_moving=is_moving)
-            # Head: a face crop tinted with the skin tone, or the back of the head in hair colour.
-            rx, ry = (xx - hx) / (_HEAD_R * h), (yy - head_y) / (_HEAD_R * h)
-            head = rx**2 + ry**2 < 1.0
-            if look["face"] is not None:
-                size = look["face"].shape[0]
-                iy = np.clip(((ry + 1) / 2 * size).astype(int), 0, size - 1)
-                ix = np.clip(((rx + 1) / 2 * size).astype(int), 0, size - 1)
-                shade = look["face"][iy[head], ix[head]]
-                paint(head, np.clip(look["skin"][None, :] * (0.35 + 0.9 * shade[:, None]), 0, 1), is_private=True)
-            else:
-                paint(head, look["hair"], is_private=True)
-            action_region[f] |= moving
-            privacy_region[f] |= private
+        hx, hy = column(pose["x"]), column(pose["y"])
+
+        def paint(mask, color, is_private=False, is_moving=False):
+            video[mask] = color
+            private[mask] = is_private
+            moving[mask] = is_moving or moving_body
+
+        # Legs (behind the torso).
+        for side, sign in (("left_leg", -1), ("right_leg", 1)):
+            a = column(pose[side])
+            x0, y0 = hx + sign * geo.hip[0] * h, hy
+            x1, y1 = x0 + sign * np.sin(a) * geo.leg_len * h, y0 + np.cos(a) * geo.leg_len * h
+            paint(_segment(xx, yy, x0, y0, x1, y1, geo.leg_w * h), look["pants"], is_moving=side in spec.moving)
+        # Long hair behind the head and shoulders.
+        head_y = hy + (geo.neck_y - geo.head_r * 0.9) * h
+        if look["long_hair"]:
+            hair_mask = (np.abs(xx - hx) < 1.15 * geo.head_r * h) & (yy > head_y - geo.head_r * h) & (
+                yy < hy + (geo.neck_y + 0.12) * h
+            )
+            paint(hair_mask, look["hair"], is_private=True)
+        # Torso: a rectangle, or a dress widening down over the thighs.
+        rel_y = (yy - hy) / h
+        in_y = (rel_y > geo.neck_y) & (rel_y < (0.18 if look["dress"] else 0.02))
+        half = np.where(look["dress"], geo.torso_w / 2 + 0.12 * np.clip(rel_y - geo.neck_y, 0, None), geo.torso_w / 2)
+        torso = in_y & (np.abs(xx - hx) / h < half)
+        paint(torso, look["shirt"], is_private=True)
+        # Arms (sleeves in shirt colour) with skin-coloured hands.
+        for side, sign in (("left_arm", -1), ("right_arm", 1)):
+            a = column(pose[side])
+            x0, y0 = hx + sign * geo.shoulder[0] * h, hy + geo.shoulder[1] * h
+            x1, y1 = x0 + sign * np.sin(a) * geo.arm_len * h, y0 + np.cos(a) * geo.arm_len * h
+            is_moving = side in spec.moving
+            paint(_segment(xx, yy, x0, y0, x1, y1, geo.arm_w * h), look["shirt"], is_moving=is_moving)
+            paint((xx - x1) ** 2 + (yy - y1) ** 2 < (geo.hand_r * h) ** 2, look["skin"], is_moving=is_moving)
+        # Head: a face crop tinted with the skin tone, or the back of the head in hair colour.
+        rx, ry = (xx - hx) / (geo.head_r * h), (yy - head_y) / (geo.head_r * h)
+        head = rx**2 + ry**2 < 1.0
+        if look["face"] is not None:
+            size = look["face"].shape[0]
+            iy = np.clip(((ry + 1) / 2 * size).astype(int), 0, size - 1)
+            ix = np.clip(((rx + 1) / 2 * size).astype(int), 0, size - 1)
+            shade = look["face"][iy[head], ix[head]]
+            paint(head, np.clip(look["skin"][None, :] * (0.35 + 0.9 * shade[:, None]), 0, 1), is_private=True)
+        else:
+            paint(head, look["hair"], is_private=True)
+        action_region |= moving
+        privacy_region |= private
 
 
 def _segment(xx, yy, x0, y0, x1, y1, width) -> np.ndarray:
-    """Pixels within ``width / 2`` of the segment (x0, y0)-(x1, y1)."""
+    """Pixels within ``width / 2`` of the segment (x0, y0)-(x1, y1); endpoints may be (T, 1, 1)."""
     dx, dy = x1 - x0, y1 - y0
     length2 = dx * dx + dy * dy + 1e-12
     px, py = xx - x0, yy - y0
