@@ -1,5 +1,9 @@
 """The ``anonpriv`` command: LightningCLI ``fit | validate | test | predict`` for every method.
 
+Two more subcommands have their own entry points: ``anonpriv anonymize`` (video files in, anonymized
+video files out; :mod:`anonpriv.anonymize`) and ``anonpriv pretrain`` (``fit`` of the token-pruning
+method's dual-CLS ViT on its CLS tasks, exporting the weights; :mod:`anonpriv.cli_pretrain`).
+
 Three conveniences on top of LightningCLI:
 
 * a configuration error (a bad value, a missing dataset or label file, ``--ckpt_path last`` with
@@ -130,7 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         argv = [a for a in argv if a != "--debug"]
     try:
-        AnonprivCLI(args=argv)
+        if args and args[0] == "pretrain":  # fit of the dual-CLS ViT pretraining (anonpriv/cli_pretrain.py)
+            from anonpriv.cli_pretrain import PretrainCLI
+
+            PretrainCLI(args=["fit", *[a for a in args[1:] if a != "--debug"]])
+        else:
+            AnonprivCLI(args=argv)
     except CONFIGURATION_ERRORS as error:
         if debug or not getattr(error, "anonpriv_configuration_error", False):
             raise

@@ -70,5 +70,8 @@ def test_cls_head_quality_by_hand():
     expected = (5 * torch.nn.functional.softplus(torch.tensor(-2.0)) + 3 * torch.nn.functional.softplus(torch.tensor(2.0))) / 8
     assert q.privacy_bce == pytest.approx(expected.item(), rel=1e-6)
     assert q.privacy_chance_bce == pytest.approx(0.6931, abs=1e-4)
+    # Every clip gets the same privacy score, so each attribute's AP is its positive rate:
+    # attribute 0 has 2 positives of 4 (AP 0.5), attribute 1 has 1 of 4 (AP 0.25).
+    assert q.privacy_cmap == pytest.approx((0.5 + 0.25) / 2, rel=1e-6)
     with pytest.raises(ValueError, match="no batches"):
         cls_head_quality(FixedHeads(), [])

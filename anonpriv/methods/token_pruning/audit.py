@@ -18,6 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from anonpriv.metrics.functional import privacy_scores
+
 
 @dataclasses.dataclass(frozen=True)
 class KeptOverlap:
@@ -66,12 +68,15 @@ class ClsHeadQuality:
     """How well the two CLS heads do their own tasks on held-out clips, against chance.
 
     ``action_top1`` (chance ``1 / num_actions``) of the action CLS; ``privacy_bce`` (mean binary
-    cross-entropy, ``ln 2 = 0.693`` for a head that predicts 0.5) of the privacy CLS.
+    cross-entropy, ``ln 2 = 0.693`` for a head that predicts 0.5) and ``privacy_cmap`` (mean over
+    attributes of the average precision; chance is each attribute's positive rate, about 0.5 on the
+    synthetic data) of the privacy CLS.
     """
 
     action_top1: float
     action_chance: float
     privacy_bce: float
+    privacy_cmap: float = float("nan")
 
     @property
     def privacy_chance_bce(self) -> float:
@@ -83,6 +88,7 @@ def cls_head_quality(method, batches: Iterable[Mapping[str, torch.Tensor]]) -> C
     in eval mode over ``batches`` (dicts with ``video``, ``action``, ``privacy``)."""
     correct = count = labels = num_actions = 0
     bce_sum = 0.0
+    probs, targets = [], []
     method.eval()
     with torch.inference_mode():
         for batch in batches:
@@ -93,7 +99,12 @@ def cls_head_quality(method, batches: Iterable[Mapping[str, torch.Tensor]]) -> C
             count += act.shape[0]
             bce_sum += F.binary_cross_entropy_with_logits(priv, batch["privacy"].float(), reduction="sum").item()
             labels += priv.numel()
+            probs.append(torch.sigmoid(priv.float()))
+            targets.append(batch["privacy"].float())
     if not count:
         raise ValueError("no batches to measure the CLS heads on.")
+    probs_all, targets_all = torch.cat(probs), torch.cat(targets)
+    names = [f"attribute_{j}" for j in range(probs_all.shape[1])]
+    cmap = privacy_scores(probs_all, targets_all, names).cmap
     return ClsHeadQuality(action_top1=correct / count, action_chance=1.0 / num_actions,
-                          privacy_bce=bce_sum / labels)
+                          privacy_bce=bce_sum / labels, privacy_cmap=cmap)

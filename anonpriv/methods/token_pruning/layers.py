@@ -20,11 +20,16 @@ class TubeletEmbedding(nn.Module):
     trained from scratch: strided 3x3x3 conv-BN-ReLU layers halve the resolution until the
     tubelet grid is reached (ViTs learn far faster with early convolutions). With
     ``motion_channels`` the frame-to-frame difference is stacked onto the input channels so motion
-    is visible at once (when 2D pretrained weights are loaded these kernels start at zero).
+    is visible at once (when 2D pretrained weights are loaded these kernels start at zero):
+    ``"signed"`` (or ``True``) stacks the difference itself, ``"magnitude"`` its absolute value. With
+    the linear stem a token is a linear function of its own pixels, and the signed difference of a
+    limb moving in or out of a tubelet has either sign depending on the colours, so motion *energy*
+    is not linear in it; the magnitude makes it so, and a tiny ViT's action CLS learns where the
+    motion is several times faster (benchmarks/token_pruning_design.md).
     """
 
     def __init__(self, clip_shape: tuple[int, int, int], tubelet: tuple[int, int, int], embed_dim: int,
-                 in_channels: int = 3, motion_channels: bool = False, stem: str = "linear", stem_width: int = 16,
+                 in_channels: int = 3, motion_channels: bool | str = False, stem: str = "linear", stem_width: int = 16,
                  mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)) -> None:
         super().__init__()
         T, H, W = clip_shape
@@ -37,7 +42,9 @@ class TubeletEmbedding(nn.Module):
         self.clip_shape = (T, H, W)
         self.tubelet = (t, ph, pw)
         self.grid = (T // t, H // ph, W // pw)
-        self.motion_channels = motion_channels
+        if motion_channels not in (False, True, "none", "signed", "magnitude"):
+            raise ValueError(f"motion_channels={motion_channels!r}: use false, 'signed' (true) or 'magnitude'.")
+        self.motion_channels = {False: False, "none": False, True: "signed"}.get(motion_channels, motion_channels)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1, 1), persistent=False)
         channels = 2 * in_channels if motion_channels else in_channels
@@ -63,7 +70,8 @@ class TubeletEmbedding(nn.Module):
             )
         x = (video - self.mean) / self.std
         if self.motion_channels:
-            x = torch.cat([x, torch.diff(x, dim=2, prepend=x[:, :, :1])], dim=1)
+            diff = torch.diff(x, dim=2, prepend=x[:, :, :1])
+            x = torch.cat([x, diff.abs() if self.motion_channels == "magnitude" else diff], dim=1)
         return self.proj(self.stem(x)).flatten(2).transpose(1, 2)
 
 

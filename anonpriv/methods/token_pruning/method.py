@@ -31,6 +31,7 @@ from torch import nn
 from anonpriv.methods.base import AnonymizationMethod, LossTerms
 from anonpriv.methods.token_pruning.layers import dann_ramp
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
+from anonpriv.methods.token_pruning.pretrain import is_pretrained_file, load_pretrained
 from anonpriv.methods.token_pruning.scoring import check_keep_ratio
 from anonpriv.methods.token_pruning.visualize import AttentionMapLogger
 
@@ -114,14 +115,16 @@ class TokenPruningMethod(AnonymizationMethod):
             weights need ``stem="linear"``.
         attention_map_clips: how many fixed validation clips :class:`AttentionMapLogger` draws in
             TensorBoard after each validation epoch (0: none).
-        pretrained_file: local 2D ViT weights to start from (see
-            :meth:`DualCLSTubeletViT.load_pretrained_vit`); ``pretrained_model`` is its timm name.
+        pretrained_file: weights to start from: a dual-CLS backbone written by ``anonpriv pretrain``
+            (``anonpriv:NAME`` for a file shipped in ``anonpriv/weights``; its shape must match, its
+            CLS heads load when the label names match), or local 2D ViT weights (see
+            :meth:`DualCLSTubeletViT.load_pretrained_vit`), with ``pretrained_model`` their timm name.
         clip_shape: linked from the DataModule; the ViT's position embeddings are sized from it.
     """
 
     def __init__(
         self,
-        tubelet: list[int] = (2, 4, 4),
+        tubelet: list[int] = (4, 8, 8),
         embed_dim: int = 64,
         depth: int = 4,
         num_heads: int = 4,
@@ -139,9 +142,9 @@ class TokenPruningMethod(AnonymizationMethod):
         straight_through: bool = True,
         mask_temperature: float = 1.0,
         drop_path_rate: float = 0.0,
-        stem: Literal["conv", "linear"] = "conv",
+        stem: Literal["conv", "linear"] = "linear",
         stem_width: int = 16,
-        motion_channels: bool = True,
+        motion_channels: bool | str = "magnitude",
         attention_map_clips: int = 4,
         pretrained_file: str | None = None,
         pretrained_model: str = "vit_base_patch16_224",
@@ -156,18 +159,23 @@ class TokenPruningMethod(AnonymizationMethod):
         kwargs.setdefault("adversarial_weight", 2.0)
         if len(anneal) != 2 or not 0.0 <= anneal[0] <= anneal[1] <= 1.0:
             raise ValueError(f"anneal={list(anneal)} must be [start, end] with 0 <= start <= end <= 1.")
-        shape = list(clip_shape) if clip_shape is not None else [16, 32, 32]
+        shape = list(clip_shape) if clip_shape is not None else [16, 64, 64]
         vit = DualCLSTubeletViT(
             clip_shape=tuple(shape), num_actions=num_actions, num_privacy=num_privacy, tubelet=tuple(tubelet),
             embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
             prune_blocks=tuple(prune_blocks), keep_ratio=keep_ratio, lambda_priv=lambda_priv,
             drop_path_rate=drop_path_rate, stem=stem, stem_width=stem_width, motion_channels=motion_channels,
         )
-        if pretrained_file:
-            vit.load_pretrained_vit(pretrained_file, pretrained_model)
+        report = None
+        if pretrained_file and is_pretrained_file(pretrained_file):
+            # Our own dual-CLS backbone from `anonpriv pretrain` (the shipped `anonpriv:NAME` files).
+            report = load_pretrained(vit, pretrained_file, kwargs.get("action_names"), kwargs.get("privacy_names"))
+        elif pretrained_file:
+            report = vit.load_pretrained_vit(pretrained_file, pretrained_model)
         anonymizer = TokenPruningAnonymizer(vit, straight_through=straight_through, temperature=mask_temperature)
         super().__init__(anonymizer=anonymizer, clip_shape=shape, num_actions=num_actions,
                          num_privacy=num_privacy, **kwargs)
+        self.pretrained_report: dict | None = report
 
     @property
     def vit(self) -> DualCLSTubeletViT:

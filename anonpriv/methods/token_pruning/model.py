@@ -65,7 +65,8 @@ class DualCLSTubeletViT(nn.Module):
         keep_ratio: fraction of the patch tokens present that each pruning stage keeps.
         lambda_priv: weight of the privacy attention in the score.
         drop_path_rate: stochastic depth.
-        motion_channels: add frame differences to the tubelet input (see :class:`TubeletEmbedding`).
+        motion_channels: add frame differences to the tubelet input: ``"signed"`` (``True``) or
+            ``"magnitude"`` (see :class:`TubeletEmbedding`).
         stem, stem_width: ``linear`` tubelet projection (the paper's; needed for 2D pretrained
             weights) or a ``conv`` hybrid stem (the tiny from-scratch default).
     """
@@ -84,11 +85,13 @@ class DualCLSTubeletViT(nn.Module):
         keep_ratio: float = 0.7,
         lambda_priv: float = 0.5,
         drop_path_rate: float = 0.0,
-        motion_channels: bool = True,
+        motion_channels: bool | str = True,
         stem: str = "conv",
         stem_width: int = 16,
     ) -> None:
         super().__init__()
+        self.stem_name = stem
+        self.stem_width = stem_width
         check_keep_ratio(keep_ratio)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be a multiple of num_heads={num_heads}.")

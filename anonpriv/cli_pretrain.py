@@ -1,0 +1,39 @@
+"""``anonpriv pretrain``: train the dual-CLS ViT on its two CLS tasks and export its weights.
+
+``anonpriv pretrain --config configs/pretrain.yaml`` is ``fit`` of
+:class:`~anonpriv.methods.token_pruning.pretrain.DualCLSPretraining` on the shared DataModule, with
+the shared metrics callback reporting the action CLS's top-1 and the privacy CLS's cMAP on the
+validation split after every epoch. The weights go to ``model.export_file`` when training ends.
+"""
+
+from __future__ import annotations
+
+from lightning.pytorch.cli import LightningCLI
+
+from anonpriv.data import VideoPrivacyDataModule
+from anonpriv.methods.token_pruning.pretrain import DualCLSPretraining
+from anonpriv.metrics import PrivacyUtilityMetrics
+
+
+class PretrainCLI(LightningCLI):
+    """LightningCLI for :class:`DualCLSPretraining` with the same links as ``anonpriv fit``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("seed_everything_default", 0)
+        super().__init__(DualCLSPretraining, VideoPrivacyDataModule, *args, **kwargs)
+
+    def instantiate_classes(self) -> None:
+        from anonpriv.cli import CONFIGURATION_ERRORS, _mark_configuration_error
+
+        try:
+            super().instantiate_classes()
+        except CONFIGURATION_ERRORS as error:
+            _mark_configuration_error(error)
+            raise
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
+        for name in ("num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape"):
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
