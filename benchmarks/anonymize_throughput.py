@@ -1,20 +1,27 @@
 """Benchmark 1: anonymization throughput of every registered method on the same synthetic clips.
 
-Each method is built as ``configs/method/<name>.yaml`` configures it (untrained weights: speed does
-not depend on training) for clips of 16 x 112 x 112 and anonymizes the same batch of random clips
-under ``torch.inference_mode()``, the methods timed in round-robin order. Reported: milliseconds
-per batch (median), clips/s and frames/s (input frames; BDQ returns T - 1 frames per clip), per
-device (the CPU, and CUDA when there is one).
+Each method is built as ``configs/method/<name>.yaml`` configures it for clips of 16 x 112 x 112
+and anonymizes the same batch of random clips under ``torch.inference_mode()``, the methods timed
+in round-robin order. Weights are untrained: speed does not depend on them, so token pruning is
+built with ``pretrained_file=None`` (its config starts from ``anonpriv:dual_cls_vit_tiny``) and the
+benchmark runs whether or not that weights file exists. Reported: milliseconds per batch (median),
+clips/s and frames/s (input frames; BDQ returns T - 1 frames per clip), per device (the CPU, and
+CUDA when there is one).
 
-Token pruning appears twice:
+Token pruning appears twice, both with the config's linear stem and motion channels:
 
-* ``token_pruning (2x16x16, 112 px)``: the tiny config built for the 112-pixel clip with 2 x 16 x 16
-  tubelets (an 8 x 7 x 7 grid of 392 tubelets; the conv stem needs power-of-two tubelets), i.e.
-  the model trained at 112 px;
-* ``token_pruning (config, 32 px)``: the tiny config as it is (16 x 32 x 32 clips, 2 x 4 x 4
-  tubelets) on 112-pixel uint8 clips the way ``anonpriv anonymize`` runs it
+* ``token_pruning (4x14x14, 112 px)``: the tiny config built for the 112-pixel clip with tubelets
+  that keep the config's grid (:func:`tubelet_like_config`: the config's 4 x 8 x 8 tubelets on
+  16 x 64 x 64 clips are a 4 x 8 x 8 grid of 256 tubelets; 4 x 14 x 14 on 16 x 112 x 112 is the
+  same grid), i.e. the model trained at 112 px;
+* ``token_pruning (config, 64 px, anonymize path)``: the tiny config as it is (the default data
+  config's 64 px frames, the config's tubelets) on 112-pixel uint8 clips the way
+  ``anonpriv anonymize`` runs it
   (:meth:`SlidingClipAnonymizer.run_batch <anonpriv.anonymize.SlidingClipAnonymizer.run_batch>`:
-  resize to 32 px, prune, upsample the mask to 112 px, mask the original frames in uint8).
+  resize to 64 px, prune, upsample the mask to 112 px, mask the original frames in uint8).
+
+The config's tubelet and frame size are read from ``configs/method/token_pruning.yaml`` and
+``configs/data/synthetic.yaml``, so the rows follow the configs.
 
     python -m benchmarks.anonymize_throughput [--quick] [--batch-size 4] [--output FILE]
 """
@@ -44,10 +51,9 @@ from benchmarks.common import (
 )
 
 CLIP_SHAPE = [16, 112, 112]
-# Token pruning at the clip's own size: its conv stem needs power-of-two tubelets, and 2 x 16 x 16
-# on 16 x 112 x 112 gives an 8 x 7 x 7 grid (392 tubelets), close to the config's 8 x 8 x 8.
-FULL_SIZE_TUBELET = [2, 16, 16]
 NUM_ACTIONS, NUM_PRIVACY = 8, 5
+# Speed does not depend on the weights: build without the config's pretrained file, which may not exist.
+SPEED_OVERRIDES = {"pretrained_file": None}
 
 
 def method_config(name: str) -> dict:
@@ -58,11 +64,46 @@ def method_config(name: str) -> dict:
     return dict(yaml.safe_load(path.read_text()).get("init_args") or {})
 
 
+def speed_config(name: str) -> dict:
+    """:func:`method_config` for a speed measurement: settings the config has from
+    :data:`SPEED_OVERRIDES` replaced (``pretrained_file=None``: untrained weights, same speed)."""
+    config = method_config(name)
+    return config | {key: value for key, value in SPEED_OVERRIDES.items() if key in config}
+
+
+def config_clip_shape() -> list[int]:
+    """``[T, H, W]`` of the default data config (``configs/data/synthetic.yaml``): the clip size the
+    method configs are made for (16 x 64 x 64 at present)."""
+    path = REPO_ROOT / "configs" / "data" / "synthetic.yaml"
+    source = (yaml.safe_load(path.read_text()) or {}).get("source", {}).get("init_args", {}) if path.is_file() else {}
+    return [int(source.get("num_frames", 16)), int(source.get("height", 64)), int(source.get("width", 64))]
+
+
+def config_tubelet() -> list[int]:
+    """The token-pruning config's tubelet ``[t, p, p]`` (4 x 8 x 8 at present)."""
+    return [int(size) for size in method_config("token_pruning").get("tubelet", (4, 8, 8))]
+
+
+def tubelet_like_config(clip_shape: list[int]) -> list[int]:
+    """A tubelet for ``clip_shape`` that keeps the token-pruning config's tubelet grid: the config's
+    tubelet length in time and as many rows and columns of tubelets as the config's clip has
+    (16 x 112 x 112 -> 4 x 14 x 14, a 4 x 8 x 8 grid of 256 tubelets like the config's 4 x 8 x 8
+    tubelets on 16 x 64 x 64). The linear stem takes any tubelet that divides the clip."""
+    t, p, q = config_tubelet()
+    _, height, width = config_clip_shape()
+    rows, cols = height // p, width // q
+    frames, clip_h, clip_w = clip_shape
+    if frames % t or clip_h % rows or clip_w % cols:
+        raise ValueError(f"no tubelet gives the config's {rows} x {cols} spatial grid with {t} frames on a "
+                         f"{'x'.join(map(str, clip_shape))} clip: pick another clip size.")
+    return [t, clip_h // rows, clip_w // cols]
+
+
 def build_configured(name: str, clip_shape: list[int], **overrides):
-    """The registered method ``name`` with its config's settings, in eval mode."""
+    """The registered method ``name`` with its config's settings (:func:`speed_config`), in eval mode."""
     from anonpriv.methods.registry import build_method
 
-    kwargs = method_config(name) | overrides
+    kwargs = speed_config(name) | overrides
     return build_method(name, num_actions=NUM_ACTIONS, num_privacy=NUM_PRIVACY, clip_shape=list(clip_shape),
                         **kwargs).eval()
 
@@ -83,24 +124,29 @@ def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
         return setup
 
     def token_pruning_anonymize_path(device: str, batch: torch.Tensor) -> Callable[[], object]:
-        config_shape = [clip_shape[0], 32, 32]  # the config's 32 px frames, the benchmark's clip length
+        # The config's frame size (64 px), the benchmark's clip length.
+        config_shape = [clip_shape[0], *config_clip_shape()[1:]]
         method = build_configured("token_pruning", config_shape).to(device)
         runner = SlidingClipAnonymizer(method, batch_size=len(batch), device=device)
         windows = (batch.permute(0, 2, 3, 4, 1) * 255).round().to(torch.uint8).numpy()  # (B, T, H, W, 3)
         return lambda: runner.run_batch(np.ascontiguousarray(windows))
 
+    full_size_tubelet = tubelet_like_config(clip_shape)
+    config_px = config_clip_shape()[1]
     rows = []
     for name in METHODS:
         if name == "token_pruning":
-            rows.append((f"token_pruning (2x16x16, {clip_shape[1]} px)", plain(name, tubelet=FULL_SIZE_TUBELET)))
-            rows.append(("token_pruning (config, 32 px, anonymize path)", token_pruning_anonymize_path))
+            rows.append((f"token_pruning ({'x'.join(map(str, full_size_tubelet))}, {clip_shape[1]} px)",
+                         plain(name, tubelet=full_size_tubelet)))
+            rows.append((f"token_pruning (config, {config_px} px, anonymize path)", token_pruning_anonymize_path))
         else:
             rows.append((name, plain(name)))
     return rows
 
 
 def run(quick: bool = False, batch_size: int = 4, repeats: int = 5, devices: list[str] | None = None) -> str:
-    clip_shape = [8, 32, 32] if quick else CLIP_SHAPE
+    # --quick: 80 px, still above the config's 64 px so the anonymize path resizes down as a real run does.
+    clip_shape = [8, 80, 80] if quick else CLIP_SHAPE
     batch_size = 1 if quick else batch_size
     repeats = 1 if quick else repeats
     frames = clip_shape[0]

@@ -10,11 +10,16 @@ included) gives frames/s. Real time is the video's 30 frames/s. (``--quick`` mea
 process instead, so its memory column is cumulative.)
 
 Variants: ``raw`` (decode + encode only: the floor), token pruning as configured in
-``configs/method/token_pruning.yaml`` (untrained; clips of 16 x 32 x 32, so the frames are resized
-to 32 px and the kept-tubelet mask is upsampled back to 112 px), the same tiny model built for
-16 x 112 x 112 clips with 2 x 16 x 16 tubelets (an 8 x 7 x 7 grid, no resize), and the tiny config
-again with ``--threads`` set to every core instead of the command's default of one core fewer
+``configs/method/token_pruning.yaml`` (4 x 8 x 8 tubelets, linear stem, motion channels; clips of
+the default data config's 16 x 64 x 64, so the frames are resized to 64 px and the kept-tubelet mask
+is upsampled back to 112 px), the same tiny model built for 16 x 112 x 112 clips with 4 x 14 x 14
+tubelets (the config's 4 x 8 x 8 grid of 256 tubelets, no resize; see
+:func:`~benchmarks.anonymize_throughput.tubelet_like_config`), and the tiny config again with
+``--threads`` set to every core instead of the command's default of one core fewer
 (:func:`~anonpriv.anonymize.default_cpu_threads`; decoding and encoding run in their own threads).
+The tubelet and frame size are read from the configs. Weights are untrained: speed does not depend
+on them, so token pruning is built with ``--method-arg pretrained_file=null`` (its config starts
+from ``anonpriv:dual_cls_vit_tiny``) and the benchmark runs whether or not that file exists.
 
     python -m benchmarks.end_to_end_anonymize [--quick] [--frames 300] [--output FILE]
 """
@@ -38,7 +43,13 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 import numpy as np
 
 from anonpriv.anonymize import default_cpu_threads
-from benchmarks.anonymize_throughput import NUM_ACTIONS, NUM_PRIVACY, method_config
+from benchmarks.anonymize_throughput import (
+    NUM_ACTIONS,
+    NUM_PRIVACY,
+    config_clip_shape,
+    speed_config,
+    tubelet_like_config,
+)
 from benchmarks.common import REPO_ROOT, benchmark_parser, emit, fmt, machine_line, markdown_table
 
 REAL_TIME_FPS = 30
@@ -70,22 +81,28 @@ def write_moving_video(path: Path, frames: int, size: int = 112, fps: int = REAL
 
 def variants(quick: bool) -> list[tuple[str, str, list[str]]]:
     """``(row name, clip size the model sees, anonpriv anonymize arguments)``."""
-    config = method_config("token_pruning") | {"num_actions": NUM_ACTIONS, "num_privacy": NUM_PRIVACY}
+    # speed_config: untrained (pretrained_file=None, passed as `null`), so no weights file is needed.
+    config = speed_config("token_pruning") | {"num_actions": NUM_ACTIONS, "num_privacy": NUM_PRIVACY}
     token_args = ["--method", "token_pruning"]
     for key, value in config.items():
         token_args += ["--method-arg", f"{key}={json.dumps(value)}"]  # JSON is YAML, as the option reads it
     frames = 8 if quick else 16
-    config_args = token_args + ["--clip-shape", str(frames), "32", "32"]
-    # At 112 px the conv stem needs power-of-two tubelets: 2 x 16 x 16 gives an 8 x 7 x 7 grid.
-    full_args = token_args + ["--clip-shape", str(frames), "112", "112", "--method-arg", "tubelet=[2, 16, 16]"]
+    _, height, width = config_clip_shape()  # the config's 64 px frames
+    config_args = token_args + ["--clip-shape", str(frames), str(height), str(width)]
+    # At 112 px: the tubelet that keeps the config's grid (4 x 14 x 14 -> 4 x 8 x 8 = 256 tubelets).
+    full_tubelet = tubelet_like_config([frames, 112, 112])
+    full_args = token_args + ["--clip-shape", str(frames), "112", "112",
+                              "--method-arg", f"tubelet={json.dumps(full_tubelet)}"]
+    config_input = f"{frames}x{height}x{width}"
     rows = [
         ("raw (decode + encode only)", "native", ["--method", "raw"]),
-        ("token_pruning, tiny config (untrained)", f"{frames}x32x32", config_args),
-        ("token_pruning, tiny model at 112 px (2x16x16 tubelets)", f"{frames}x112x112", full_args),
+        ("token_pruning, tiny config (untrained)", config_input, config_args),
+        (f"token_pruning, tiny model at 112 px ({'x'.join(map(str, full_tubelet))} tubelets)", f"{frames}x112x112",
+         full_args),
     ]
     cores = default_cpu_threads() + 1
     if not quick and cores > 1:  # what the command's thread default buys over letting the model take every core
-        rows.append((f"token_pruning, tiny config, --threads {cores} (every core)", f"{frames}x32x32",
+        rows.append((f"token_pruning, tiny config, --threads {cores} (every core)", config_input,
                      config_args + ["--threads", str(cores)]))
     return rows
 

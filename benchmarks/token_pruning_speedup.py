@@ -4,20 +4,28 @@ Three tables, all measured in one run under ``torch.inference_mode()``, the vari
 timed in round-robin order (so load changes hit them alike):
 
 1. **Downstream ViT, kept tubelets vs. all.** ``tubelet_vit_tiny`` (192 wide, 4 blocks) on
-   16 x 112 x 112 clips with 2 x 14 x 14 tubelets (8 x 8 x 8 = 512 tubelets, the token pruning
-   config's grid) classifies a batch from every tubelet (the normal forward) and from the
-   ``ceil(r * 512)`` tubelets kept at keep ratio ``r`` (:meth:`TubeletViT.forward_tubelets
-   <anonpriv.models.token_vit.TubeletViT.forward_tubelets>`). Wall time (median), speedup over
-   the full forward and FLOPs per clip. Below it, FLOPs only (counted on meta tensors, nothing
-   computed) for the paper-sized ViT-B/16 tubelet downstream on 16 x 224 x 224 (1568 tubelets).
-2. **The anonymizer's own cost.** The tiny token-pruning ViT (``configs/method/token_pruning.yaml``,
-   16 x 32 x 32) unpruned (keep ratio 1) vs. its configured keep ratio, and the paper's ViT-B shape
+   16 x 112 x 112 clips with 4 x 14 x 14 tubelets (4 x 8 x 8 = 256 tubelets, the token pruning
+   config's grid: 4 x 8 x 8 tubelets on 16 x 64 x 64) classifies a batch from every tubelet (the
+   normal forward) and from the ``ceil(r * 256)`` tubelets kept at keep ratio ``r``
+   (:meth:`TubeletViT.forward_tubelets <anonpriv.models.token_vit.TubeletViT.forward_tubelets>`).
+   Wall time (median), speedup over the full forward and FLOPs per clip. Below it, FLOPs only
+   (counted on meta tensors, nothing computed) for the paper-sized ViT-B/16 tubelet downstream on
+   16 x 224 x 224 (1568 tubelets).
+2. **The anonymizer's own cost.** The tiny token-pruning ViT (``configs/method/token_pruning.yaml``:
+   4 x 8 x 8 tubelets, linear stem, motion channels, on the default data config's 16 x 64 x 64
+   clips) unpruned (keep ratio 1) vs. its configured keep ratio, and the paper's ViT-B shape
    (pruning in blocks 3, 6, 9 keeping 0.9 each) in FLOPs only.
-3. **The pipeline.** Anonymizer (tiny config on the clip resized to 32 px) followed by the
+3. **The pipeline.** Anonymizer (tiny config on the clip resized to 64 px) followed by the
    downstream on the full masked 112 px clip, vs. the downstream fed only the kept tubelets
    (:func:`~anonpriv.models.token_vit.kept_tubelet_ids` of the anonymizer's ``tubelet_mask``; both
-   grids are 8 x 8 x 8, so the ids carry over), with the default 3D CNN downstream ``c3d_tiny`` on
+   grids are 4 x 8 x 8, so the ids carry over), with the default 3D CNN downstream ``c3d_tiny`` on
    the masked clip for reference.
+
+The anonymizer's tubelet and clip size are read from ``configs/method/token_pruning.yaml`` and
+``configs/data/synthetic.yaml``; the downstream tubelet is the one that gives the same grid on the
+112 px clip. Weights are untrained: speed does not depend on them, so the token-pruning method is
+built with ``pretrained_file=None`` (its config starts from ``anonpriv:dual_cls_vit_tiny``) and the
+benchmark runs whether or not that weights file exists.
 
 FLOPs count matrix products, convolutions and attention (a multiply-add is 2 FLOPs).
 
@@ -37,7 +45,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 import torch
 import torch.nn.functional as F
 
-from benchmarks.anonymize_throughput import NUM_ACTIONS, NUM_PRIVACY, method_config
+from benchmarks.anonymize_throughput import NUM_ACTIONS, NUM_PRIVACY, config_clip_shape, speed_config
 from benchmarks.common import (
     benchmark_parser,
     count_flops,
@@ -113,11 +121,12 @@ def vit_base_downstream_flops(keep_ratios) -> str:
 
 # -- 2. the anonymizer itself --------------------------------------------------------------------------
 def tiny_token_pruning(clip_shape):
+    """The token-pruning config for ``clip_shape``, untrained (``pretrained_file=None``)."""
     from anonpriv.methods.registry import build_method
 
     torch.manual_seed(0)
     return build_method("token_pruning", num_actions=NUM_ACTIONS, num_privacy=NUM_PRIVACY,
-                        clip_shape=list(clip_shape), **method_config("token_pruning")).eval()
+                        clip_shape=list(clip_shape), **speed_config("token_pruning")).eval()
 
 
 def anonymizer_table(clip_shape, batch_size, repeats, warmup, paper_rows: bool = True) -> str:
@@ -204,10 +213,14 @@ def pipeline_table(clip_shape, anonymizer_shape, batch_size, repeats, warmup) ->
 
 
 def run(quick: bool = False, batch_size: int = 4, repeats: int = 5, keep_ratios=KEEP_RATIOS) -> str:
-    # The downstream tubelet makes its grid equal the anonymizer's (8 x 8 x 8; 4 x 4 x 4 with --quick).
-    clip_shape = (8, 32, 32) if quick else (16, 112, 112)
-    anonymizer_shape = (8, 16, 16) if quick else (16, 32, 32)
-    tubelet = (2, 8, 8) if quick else (2, 14, 14)
+    # The anonymizer runs at the config's clip size (16 x 64 x 64; half of it with --quick), and the
+    # downstream tubelet makes its grid equal the anonymizer's (4 x 14 x 14 -> 4 x 8 x 8 with the
+    # config's 4 x 8 x 8 tubelets; 2 x 4 x 4 with --quick).
+    frames, height, width = config_clip_shape()
+    clip_shape = (frames // 2, 56, 56) if quick else (frames, 112, 112)
+    anonymizer_shape = (frames // 2, height // 2, width // 2) if quick else (frames, height, width)
+    grid = tiny_token_pruning(anonymizer_shape).vit.grid
+    tubelet = tuple(c // g for c, g in zip(clip_shape, grid))
     batch_size = 1 if quick else batch_size
     repeats, warmup = (1, 1) if quick else (repeats, 2)
     parts = [
