@@ -14,8 +14,8 @@ quadratic and the MLPs linear in the token count). :class:`TubeletViT` does both
 
 Tubelet ids are the same everywhere in anonpriv: non-overlapping ``t x p x q`` tubelets numbered in
 (time, row, column) order. An anonymizer whose tubelet grid equals this model's grid hands its ids
-over directly: e.g. token pruning on 16 x 32 x 32 clips with 2 x 4 x 4 tubelets and this model on
-the full 16 x 112 x 112 clip with 2 x 14 x 14 tubelets both have an 8 x 8 x 8 grid.
+over directly: e.g. token pruning on 16 x 64 x 64 clips with 4 x 8 x 8 tubelets and this model on
+the full 16 x 112 x 112 clip with 4 x 14 x 14 tubelets both have a 4 x 8 x 8 grid.
 :func:`kept_tubelet_ids` turns an anonymizer's ``tubelet_mask`` into such ids.
 
 Every selection below is a tensor op (views, advanced indexing, gather, argsort); nothing loops
