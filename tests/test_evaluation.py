@@ -54,7 +54,9 @@ def test_protocol_trains_fresh_models_not_the_methods_own(tmp_path):
     anonymizer_before = {k: v.clone() for k, v in frozen.state_dict().items()}
     utility_before = protocol.utility.head[1].weight.clone()
     _trainer().fit(protocol, dm)
-    for key, value in frozen.state_dict().items():  # the anonymizer is frozen, BN statistics included
+    # The anonymizer is frozen (BDQ has no BatchNorm; BN statistics and the keep ratio of a frozen
+    # anonymizer with BatchNorm: test_protocol_columns.py).
+    for key, value in frozen.state_dict().items():
         assert torch.equal(value, anonymizer_before[key]), key
     assert not torch.equal(protocol.utility.head[1].weight, utility_before)  # the fresh model learned
 

@@ -4,11 +4,12 @@ The adversarially trained budget model of a method has been fooled on purpose, s
 nothing. :class:`ProtocolEvaluation` instead
 
 1. takes a trained anonymizer (a checkpoint from ``anonpriv fit``) or a training-free one (``raw``,
-   ``blur``, ``downsample`` by name) and freezes it;
+   ``blur``, ``downsample`` by name; a learnable method by name is refused, since it would be
+   evaluated untrained) and freezes it;
 2. trains a **fresh** action model on its output (``utility_model``), reporting top-1;
 3. trains a **panel of fresh privacy attackers** of different architectures (``attackers``) on its
-   output, reporting each one's cMAP / F1 and the worst case (the highest), which the shared
-   metrics callback reports as ``cmap`` / ``f1``.
+   output, reporting each one's cMAP / F1 and the worst case: the shared metrics callback reports
+   the cMAP and F1 of the highest-cMAP attacker as ``cmap`` / ``f1`` (``worst_attacker``).
 
 It runs through the same CLI, DataModule and callback as every method::
 
@@ -74,10 +75,28 @@ class AttackerPanel(nn.Module):
         return {name: model(video) for name, model in self.models.items()}
 
 
+def trainable_parameter_count(method: AnonymizationMethod) -> int:
+    """How many trainable numbers the method's anonymizer ``f_A`` holds (0: training-free)."""
+    return sum(p.numel() for p in method.anonymizer.parameters() if p.requires_grad)
+
+
 def resolve_anonymizer(source: str, kwargs: dict | None, **label_space) -> AnonymizationMethod:
-    """A trained method from a checkpoint path, or a fresh training-free one by registered name."""
+    """A trained method from a checkpoint path, or a fresh training-free one by registered name.
+
+    A method given by name is built fresh, so one whose anonymizer has trainable parameters (BDQ,
+    SPAct, token pruning) would be evaluated untrained: it is refused, with the fix. Whether a
+    method is training-free is read off the built anonymizer, not from a list of names.
+    """
     if source in METHODS:
-        return build_method(source, **label_space, **(kwargs or {}))
+        method = build_method(source, **label_space, **(kwargs or {}))
+        trainable = trainable_parameter_count(method)
+        if trainable:
+            raise ValueError(
+                f"anonymizer={source!r} is a learnable method (its anonymizer has {trainable} trainable parameters) "
+                f"and by name would be evaluated untrained: train it with `anonpriv fit --config configs/{source}.yaml` "
+                "and pass its checkpoint, e.g. --model.init_args.anonymizer <run>/checkpoints/last.ckpt."
+            )
+        return method
     path = Path(source)
     if path.suffix == ".ckpt" or path.exists():
         if kwargs:
@@ -94,7 +113,8 @@ class ProtocolEvaluation(AnonymizationMethod):
 
     Args:
         anonymizer: checkpoint path of a trained method, or a registered method name for a
-            training-free one (``raw``, ``blur``, ``downsample``).
+            training-free one (``raw``, ``blur``, ``downsample``: any whose anonymizer has no
+            trainable parameters). A learnable method by name is refused (it would be untrained).
         anonymizer_kwargs: options of a method built by name (e.g. ``{"sigma": 2.0}`` for blur).
         attackers: registered privacy models trained fresh, each on its own (at least three
             different architectures for the worst case).

@@ -24,9 +24,18 @@ class ResultRow:
 
     @classmethod
     def from_results(cls, name: str, results: dict, group: str = "method", params: dict | None = None) -> ResultRow:
-        """From the metrics callback's test results (``results.json``)."""
-        return cls(name=name, top1=results["top1"], cmap=results["cmap"], f1=results["f1"],
-                   attackers=results.get("attackers", {}), worst_attacker=results.get("worst_attacker", ""),
+        """From the metrics callback's test results (``results.json``).
+
+        The privacy columns are those of one attacker, the worst (highest-cMAP) one: read from its
+        own entry under ``attackers`` where the results name it, so results written before the
+        headline F1 became that attacker's (it was the highest F1 of any attacker) read right too.
+        """
+        attackers = results.get("attackers", {})
+        worst = results.get("worst_attacker", "")
+        cmap, f1 = results["cmap"], results["f1"]
+        if worst in attackers:
+            cmap, f1 = attackers[worst]["cmap"], attackers[worst]["f1"]
+        return cls(name=name, top1=results["top1"], cmap=cmap, f1=f1, attackers=attackers, worst_attacker=worst,
                    group=group, params=dict(params or {}))
 
 
@@ -59,8 +68,9 @@ def _delta(value: float, reference: float | None, scale: float = 100.0, digits: 
 
 
 def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: str = "") -> str:
-    """Markdown table: top-1 (%), cMAP (%) and F1 of the worst attacker, each with its delta
-    against the ``reference`` row (the paper's deltas are against raw)."""
+    """Markdown table: top-1 (%), and cMAP (%) and F1 of one attacker, the worst (highest-cMAP)
+    one, named in the last column; each with its delta against the ``reference`` row (the paper's
+    deltas are against raw)."""
     ref = next((r for r in rows if r.name == reference), None)
     lines = [f"**{title}**", ""] if title else []
     lines += [
@@ -77,7 +87,11 @@ def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: s
 
 
 def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str = "raw") -> None:
-    """Every number behind a table: one row per method, per-attacker cMAP/F1 columns included."""
+    """Every number behind a table: one row per method, per-attacker cMAP/F1 columns included.
+
+    ``cmap`` and ``f1`` are both the ``worst_attacker``'s (the highest-cMAP one); ``cmap_<a>`` /
+    ``f1_<a>`` are every attacker's own.
+    """
     ref = next((r for r in rows if r.name == reference), None)
     attackers = sorted({a for r in rows for a in r.attackers})
     params = sorted({p for r in rows for p in r.params})

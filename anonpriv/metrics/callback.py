@@ -7,9 +7,10 @@ A method's ``validation_step`` / ``test_step`` returns a mapping with
 
 The callback reads labels and ids from the batch, averages probabilities over the clips of one
 video, and logs ``{stage}/top1``, ``{stage}/cmap`` and ``{stage}/f1`` (fractions in [0, 1]). With a
-panel it also logs ``{stage}/cmap/<attacker>`` and reports the *highest* privacy score as the
-headline (the worst case for the anonymizer). On test it writes ``results.json`` and
-``results.csv``.
+panel it also logs ``{stage}/cmap/<attacker>`` and ``{stage}/f1/<attacker>``, and the headline
+``cmap`` / ``f1`` are both those of one attacker, the one with the *highest* cMAP (the worst case
+for the anonymizer), named ``worst_attacker``. On test it writes ``results.json`` and
+``results.csv`` (one row per attacker, the worst one marked).
 """
 
 from __future__ import annotations
@@ -94,9 +95,12 @@ class PrivacyUtilityMetrics(pl.Callback):
         }
         for name, probs in zip(names, averaged[3:]):
             results["attackers"][name] = privacy_scores(probs, privacy, privacy_names, self.threshold).as_dict()
+        # The headline is ONE attacker's: the one with the highest cMAP, and its own F1 (the highest
+        # F1 of another attacker would make a row mix two attackers). Every attacker's scores stay
+        # under "attackers".
         worst = max(results["attackers"], key=lambda n: _nan_low(results["attackers"][n]["cmap"]))
         results["cmap"] = results["attackers"][worst]["cmap"]
-        results["f1"] = max(_nan_low(a["f1"]) for a in results["attackers"].values())
+        results["f1"] = results["attackers"][worst]["f1"]
         results["worst_attacker"] = worst
         results["excluded_attributes"] = results["attackers"][worst]["excluded"]
         return results
@@ -150,14 +154,16 @@ def _nan_low(value: float) -> float:
 
 
 def write_results(results: dict, out_dir: Path) -> None:
-    """``results.json`` (everything) and ``results.csv`` (one row per attacker) in ``out_dir``."""
+    """``results.json`` (everything) and ``results.csv`` (one row per attacker, ``worst`` = 1 for the
+    attacker whose cMAP and F1 are the headline) in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
     with open(out_dir / "results.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["method", "attacker", "top1", "cmap", "f1", "num_videos", "excluded_attributes"])
+        writer.writerow(["method", "attacker", "top1", "cmap", "f1", "num_videos", "excluded_attributes", "worst"])
         for name, scores in results["attackers"].items():
             writer.writerow([
                 results.get("method", ""), name, f"{results['top1']:.6f}", f"{scores['cmap']:.6f}",
                 f"{scores['f1']:.6f}", results["num_videos"], ";".join(scores["excluded"]),
+                int(name == results.get("worst_attacker")),
             ])
