@@ -122,6 +122,17 @@ class AnonprivCLI(LightningCLI):
         self._resolve_last_checkpoint()
 
 
+def _own_message(message: str) -> str:
+    """jsonargparse reports an error raised while building a model given by ``class_path`` as "Does not
+    validate against any of the Union subtypes", with the real message among its ``- `` entries and
+    the whole config after them; keep only the real message."""
+    if not message.startswith("Does not validate against any of the Union subtypes"):
+        return message
+    entries = [line.strip()[2:] for line in message.splitlines() if line.strip().startswith("- ")]
+    own = [e for e in entries if not e.startswith("Expected a <class")]
+    return own[0] if own else message
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "anonymize":  # its own parser: anonymize video files (anonpriv/anonymize.py)
@@ -145,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         command = next((a for a in args if not a.startswith("-")), "")
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"anonpriv {command}: error: {message}", file=sys.stderr)
+        print(f"anonpriv {command}: error: {_own_message(str(message))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
