@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from timm.models.vision_transformer import Block
@@ -234,5 +235,26 @@ def test_attention_map_callback_writes_image_events(tmp_path):
     events.Reload()
     assert set(events.Tags()["images"]) == {"attention/clip_0", "attention/clip_1"}
     image = events.Images("attention/clip_0")[-1]
-    # 5 rows (raw, a_act, a_priv, score, anonymized) of 16-px frames, 8 columns, 1-px padding.
-    assert (image.height, image.width) == (5 * 17 + 1, 8 * 17 + 1)
+    # 5 rows (raw, a_act, a_priv, score, anonymized) of 6 frames, each drawn at least 4x its 16 px.
+    assert image.height >= 5 * 4 * 16 and image.width >= 6 * 4 * 16, (image.height, image.width)
+
+
+def test_attention_figure_labels_rows_upscales_and_outlines_the_kept_tubelets():
+    from anonpriv.methods.token_pruning.visualize import attention_figure
+
+    torch.manual_seed(0)
+    method = TokenPruningMethod(num_actions=3, num_privacy=2, clip_shape=[8, 32, 32], embed_dim=32, depth=2,
+                                num_heads=2, prune_blocks=[2], keep_ratio=0.5, attention_map_clips=0).eval()
+    video = torch.rand(1, 1, 8, 32, 32).expand(1, 3, 8, 32, 32)  # grey: no green but the outline
+    with torch.no_grad():
+        out = method.anonymizer_outputs(video)
+    per_clip = {k: v[0] for k, v in out.items() if isinstance(v, torch.Tensor) and len(v) == 1}
+    image = attention_figure(video[0], per_clip, num_frames=4, scale=4)
+    assert image.dtype == np.uint8 and image.shape[2] == 3
+    assert image.shape[0] >= 5 * 4 * 32 and image.shape[1] >= 4 * 4 * 32
+    # The kept-tubelet outline is drawn in lime: pure-green-dominant pixels appear only with it.
+    lime = (image[..., 1] > 200) & (image[..., 0] < 120) & (image[..., 2] < 120)
+    assert lime.sum() > 100
+    without_mask = {k: v for k, v in per_clip.items() if k != "mask"}
+    no_outline = attention_figure(video[0], without_mask, num_frames=4, scale=4)
+    assert ((no_outline[..., 1] > 200) & (no_outline[..., 0] < 120) & (no_outline[..., 2] < 120)).sum() < lime.sum() / 10
