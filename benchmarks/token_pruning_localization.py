@@ -70,9 +70,10 @@ def fit_and_measure(seed: int, epochs: int, num_train: int = 512, num_val: int =
     args["attention_map_clips"] = 0
     method = TokenPruningMethod(num_actions=dm.num_actions, num_privacy=dm.num_privacy, clip_shape=dm.clip_shape,
                                 action_names=dm.action_names, privacy_names=dm.privacy_names, **args)
-    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
-    trainer.fit(method, dm)
+    if epochs > 0:  # epochs 0: the starting point as it is (the pretrained backbone, no fine-tuning)
+        trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+        trainer.fit(method, dm)
     dm.setup("validate")
     return kept_region_overlap(method, dm.val_dataloader()), cls_head_quality(method, dm.val_dataloader())
 

@@ -88,6 +88,9 @@ class AnonymizationMethod(pl.LightningModule):
         optimizer: ``adamw``, ``adam`` or ``sgd`` (momentum 0.9).
         lr: learning rate of every phase unless a phase sets its own.
         budget_lr: learning rate of the budget phase (defaults to ``lr``).
+        anonymizer_lr: learning rate of ``f_A``'s own parameters wherever a phase trains them
+            (defaults to the phase's). A pretrained anonymizer (token pruning's backbone) is
+            fine-tuned gently while the fresh ``f_T`` beside it learns at ``lr``.
         weight_decay: decoupled weight decay; never applied to biases and normalisation weights.
         warmup_epochs: linear warm-up length, then ``schedule`` (stepped every batch).
         schedule: ``cosine`` decay to zero at the end of training, or ``constant``.
@@ -117,6 +120,7 @@ class AnonymizationMethod(pl.LightningModule):
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         lr: float = 1e-3,
         budget_lr: float | None = None,
+        anonymizer_lr: float | None = None,
         weight_decay: float = 1e-4,
         warmup_epochs: float = 0.0,
         schedule: Literal["cosine", "constant"] = "cosine",
@@ -127,8 +131,9 @@ class AnonymizationMethod(pl.LightningModule):
         self.automatic_optimization = False
         if adversarial_loss not in ("none", "entropy", "neg_bce"):
             raise ValueError(f"adversarial_loss={adversarial_loss!r}: use 'none', 'entropy' or 'neg_bce'.")
-        if lr <= 0:
-            raise ValueError(f"lr={lr} must be positive.")
+        for name, value in (("lr", lr), ("budget_lr", budget_lr), ("anonymizer_lr", anonymizer_lr)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}={value} must be positive.")
         self.num_actions = num_actions
         self.num_privacy = num_privacy
         self.action_names = list(action_names) if action_names else [f"action_{i}" for i in range(num_actions)]
@@ -301,7 +306,14 @@ class AnonymizationMethod(pl.LightningModule):
         return groups
 
     def _make_optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        groups = self._param_groups(params)
+        own_lr = self.hparams.get("anonymizer_lr")
+        if own_lr is None:
+            groups = self._param_groups(params)
+        else:  # f_A's parameters at their own rate, the rest of the phase at lr
+            mine = {id(p) for p in self.anonymizer.parameters()}
+            groups = [dict(g, lr=own_lr) for g in self._param_groups([p for p in params if id(p) in mine])]
+            groups += self._param_groups([p for p in params if id(p) not in mine])
+            groups = [g for g in groups if g["params"]]
         name = self.hparams.optimizer
         if name == "adamw":
             return torch.optim.AdamW(groups, lr=lr)
