@@ -58,7 +58,19 @@ def newest_last_checkpoint(run_root: Path) -> Path:
     return candidates[-1]
 
 
-class AnonprivCLI(LightningCLI):
+class MarksConfigurationErrors:
+    """LightningCLI mixin: an error while the configuration is turned into objects is the user's to
+    fix, so :func:`main` prints it as one line (exit 2) instead of a traceback."""
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except CONFIGURATION_ERRORS as error:
+            _mark_configuration_error(error)
+            raise
+
+
+class AnonprivCLI(MarksConfigurationErrors, LightningCLI):
     """LightningCLI with the shared DataModule, the shared metrics callback and label-space links.
 
     Any subclass of :class:`AnonymizationMethod` is chosen with ``model.class_path``.
@@ -82,13 +94,6 @@ class AnonprivCLI(LightningCLI):
         init_args = getattr(logger, "init_args", None) if logger is not None and not isinstance(logger, bool) else None
         if init_args is not None and init_args.get("name") == "auto":
             init_args.name = method_short_name(config.model.class_path)
-
-    def instantiate_classes(self) -> None:
-        try:
-            super().instantiate_classes()
-        except CONFIGURATION_ERRORS as error:
-            _mark_configuration_error(error)
-            raise
 
     def _resolve_last_checkpoint(self) -> None:
         try:

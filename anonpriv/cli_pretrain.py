@@ -10,27 +10,19 @@ from __future__ import annotations
 
 from lightning.pytorch.cli import LightningCLI
 
+from anonpriv.cli import MarksConfigurationErrors
 from anonpriv.data import VideoPrivacyDataModule
 from anonpriv.methods.token_pruning.pretrain import DualCLSPretraining
 from anonpriv.metrics import PrivacyUtilityMetrics
 
 
-class PretrainCLI(LightningCLI):
+class PretrainCLI(MarksConfigurationErrors, LightningCLI):
     """LightningCLI for :class:`DualCLSPretraining` with the same links as ``anonpriv fit``."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("seed_everything_default", 0)
         super().__init__(DualCLSPretraining, VideoPrivacyDataModule, *args, **kwargs)
-
-    def instantiate_classes(self) -> None:
-        from anonpriv.cli import CONFIGURATION_ERRORS, _mark_configuration_error
-
-        try:
-            super().instantiate_classes()
-        except CONFIGURATION_ERRORS as error:
-            _mark_configuration_error(error)
-            raise
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
