@@ -102,7 +102,8 @@ def test_selectable_as_a_method_utility_model_and_fed_token_pruning_ids(tiny_bat
     torch.manual_seed(0)
     method = build_method("token_pruning", num_actions=8, num_privacy=5, clip_shape=[8, 32, 32],
                           utility_model="tubelet_vit_tiny",
-                          utility_kwargs={"clip_shape": [8, 32, 32], "embed_dim": 48, "num_heads": 3, "depth": 1})
+                          utility_kwargs={"clip_shape": [8, 32, 32], "tubelet": [4, 8, 8], "embed_dim": 48,
+                                          "num_heads": 3, "depth": 1})  # the anonymizer's tubelet grid
     losses = method.anonymizer_losses(tiny_batch, {})
     losses["action"].backward()
     assert method.utility.embed.weight.grad is not None
