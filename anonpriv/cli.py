@@ -58,6 +58,14 @@ def newest_last_checkpoint(run_root: Path) -> Path:
     return candidates[-1]
 
 
+def add_shared_arguments(parser, model_key: str) -> None:
+    """The shared metrics callback, and the label space and clip shape linked from the DataModule
+    into the model's ``model_key`` (``model.init_args`` for a class_path model, else ``model``)."""
+    parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
+    for name in ("num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape"):
+        parser.link_arguments(f"data.{name}", f"{model_key}.{name}", apply_on="instantiate")
+
+
 class MarksConfigurationErrors:
     """LightningCLI mixin: an error while the configuration is turned into objects is the user's to
     fix, so :func:`main` prints it as one line (exit 2) instead of a traceback."""
@@ -84,9 +92,7 @@ class AnonprivCLI(MarksConfigurationErrors, LightningCLI):
         super().__init__(AnonymizationMethod, VideoPrivacyDataModule, *args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
-        for name in ("num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape"):
-            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+        add_shared_arguments(parser, "model.init_args")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from lightning.pytorch.cli import LightningCLI
 
-from anonpriv.cli import MarksConfigurationErrors
+from anonpriv.cli import MarksConfigurationErrors, add_shared_arguments
 from anonpriv.data import VideoPrivacyDataModule
 from anonpriv.methods.token_pruning.pretrain import DualCLSPretraining
-from anonpriv.metrics import PrivacyUtilityMetrics
 
 
 class PretrainCLI(MarksConfigurationErrors, LightningCLI):
@@ -25,7 +24,5 @@ class PretrainCLI(MarksConfigurationErrors, LightningCLI):
         super().__init__(DualCLSPretraining, VideoPrivacyDataModule, *args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
-        for name in ("num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape"):
-            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+        add_shared_arguments(parser, "model")
 
