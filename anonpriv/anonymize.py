@@ -68,6 +68,7 @@ from tqdm.auto import tqdm
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
     FrameLog,
+    VideoInfo,
     VideoReadError,
     VideoTruncatedError,
     VideoWriter,
@@ -473,20 +474,19 @@ class VideoResult:
 
 
 def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteOptions,
-                    progress: tqdm | None = None, allow_truncated: bool = False) -> VideoResult:
+                    progress: tqdm | None = None, allow_truncated: bool = False,
+                    info: VideoInfo | None = None) -> VideoResult:
     """Anonymize one video into ``job.output`` (and ``job.masks``).
 
     Nothing is left at the output paths unless the whole video was written. An input that ends
     early (fewer frames or a shorter span than its header states, or a decoder error midway) raises
     :class:`VideoTruncatedError` and leaves nothing; with ``allow_truncated`` the frames it has are
     written to :func:`truncated_name` of the output instead (never the output's own name, so a
-    rerun does it again). Frames whose size differs from the first frame's are rescaled to it."""
-    try:
-        info = probe_video(job.source, check_complete=True)
-    except VideoTruncatedError:
-        if not allow_truncated:
-            raise
-        info = probe_video(job.source)
+    rerun does it again). Frames whose size differs from the first frame's are rescaled to it.
+    ``info`` is the input's :func:`probe_video` with ``check_complete=not allow_truncated``, when the
+    caller has it already (``anonpriv anonymize`` probes every input first, for the progress total)."""
+    if info is None:
+        info = probe_video(job.source, check_complete=not allow_truncated)
     if options.copy_audio and not info.has_audio:
         tqdm.write(f"anonpriv anonymize: {job.source.name} has no audio track to copy.", file=sys.stderr)
     temporary = _temporary(job.output)
@@ -740,25 +740,26 @@ def _run(args: argparse.Namespace, device: str) -> int:
         failures.extend(f"{job.source}: {reason}" for job, reason in collision.reasons.items())
     todo = [job for job in jobs if args.overwrite or not job.done()]
     already = len(jobs) - len(todo)
-    totals = {}
+    probed = {}
     for job in todo:
         try:
-            totals[job] = probe_video(job.source, check_complete=not args.allow_truncated).num_frames
+            probed[job] = probe_video(job.source, check_complete=not args.allow_truncated)
         except VideoReadError as error:
             if args.on_error == "raise":
                 raise
             failures.append(f"{job.source}: {error}")
     shape = f"{anonymizer.clip_frames} x {anonymizer.clip_size or 'native size'}"
     where = f"{device} ({torch.get_num_threads()} threads)" if torch.device(device).type == "cpu" else device
-    print(f"anonpriv anonymize: {len(totals)} video(s) to write, {already} already done; "
+    print(f"anonpriv anonymize: {len(probed)} video(s) to write, {already} already done; "
           f"{type(method).__name__} on {where}, clips of {shape}", file=sys.stderr)
     frames_done, written, start, kept = 0, 0, time.perf_counter(), []
-    with tqdm(total=sum(totals.values()), unit="frame", dynamic_ncols=True) as progress:
-        for job, expected in totals.items():
+    with tqdm(total=sum(info.num_frames for info in probed.values()), unit="frame", dynamic_ncols=True) as progress:
+        for job, info in probed.items():
             progress.set_description(job.source.name)
             before = progress.n
             try:
-                result = anonymize_video(job, anonymizer, options, progress, allow_truncated=args.allow_truncated)
+                result = anonymize_video(job, anonymizer, options, progress, allow_truncated=args.allow_truncated,
+                                         info=info)
                 frames_done += result.frames
                 written += 1
                 if result.truncated:
@@ -769,7 +770,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
                 if args.on_error == "raise":
                     raise
                 failures.append(f"{job.source}: {error}")
-            progress.n = before + expected  # headers may miscount by a frame or two
+            progress.n = before + info.num_frames  # headers may miscount by a frame or two
             progress.refresh()
     elapsed = time.perf_counter() - start
     rate = frames_done / elapsed if elapsed > 0 else 0.0
