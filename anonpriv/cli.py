@@ -151,17 +151,16 @@ def main(argv: list[str] | None = None) -> None:
 
         raise SystemExit(anonymize_main(list(args[1:])))
     debug = "--debug" in args or bool(os.environ.get("ANONPRIV_DEBUG"))
-    if argv is None:
-        sys.argv = [a for a in sys.argv if a != "--debug"]
-    else:
-        argv = [a for a in argv if a != "--debug"]
+    clean = [a for a in args if a != "--debug"]
+    if argv is None:  # LightningCLI reads sys.argv itself
+        sys.argv = sys.argv[:1] + clean
     try:
-        if args and args[0] == "pretrain":  # fit of the dual-CLS ViT pretraining (anonpriv/cli_pretrain.py)
+        if clean and clean[0] == "pretrain":  # fit of the dual-CLS ViT pretraining (anonpriv/cli_pretrain.py)
             from anonpriv.cli_pretrain import PretrainCLI
 
-            PretrainCLI(args=["fit", *[a for a in args[1:] if a != "--debug"]])
+            PretrainCLI(args=["fit", *clean[1:]])
         else:
-            AnonprivCLI(args=argv)
+            AnonprivCLI(args=None if argv is None else clean)
     except CONFIGURATION_ERRORS as error:
         if debug or not getattr(error, "anonpriv_configuration_error", False):
             raise

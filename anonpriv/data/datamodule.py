@@ -100,16 +100,20 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
     def split(self, name: str) -> ClipDataset:
         """The (possibly label-filtered) dataset of split ``name``, built once."""
         if name not in self._datasets:
-            dataset = self.source.dataset(name)
-            if self._subset:
-                dataset = LabelSubset(dataset, self._action_ids, self._attribute_ids)
-            if len(dataset) == 0:
-                raise ValueError(
-                    f"the {name} split is empty after keeping actions {self.action_names}: "
-                    "check the action names or the split files."
-                )
-            self._datasets[name] = dataset
+            self._datasets[name] = self._build_split(name)
         return self._datasets[name]
+
+    def _build_split(self, name: str, **source_args) -> ClipDataset:
+        """``source.dataset(name, **source_args)``, label-filtered, refused when that leaves it empty."""
+        dataset = self.source.dataset(name, **source_args)
+        if self._subset:
+            dataset = LabelSubset(dataset, self._action_ids, self._attribute_ids)
+        if len(dataset) == 0:
+            raise ValueError(
+                f"the {name} split is empty after keeping actions {self.action_names}: "
+                "check the action names or the split files."
+            )
+        return dataset
 
     def setup(self, stage: str | None = None) -> None:
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
@@ -156,10 +160,7 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
                 "fresh_train_clips=True draws new clips when the training loader is rebuilt: set "
                 "trainer.reload_dataloaders_every_n_epochs: 1 (or fresh_train_clips: false)."
             )
-        dataset = self.source.dataset("train", epoch=trainer.current_epoch)
-        if self._subset:
-            dataset = LabelSubset(dataset, self._action_ids, self._attribute_ids)
-        return dataset
+        return self._build_split("train", epoch=trainer.current_epoch)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", train=False)

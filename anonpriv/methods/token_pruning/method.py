@@ -31,7 +31,7 @@ from torch import nn
 from anonpriv.methods.base import AnonymizationMethod, LossTerms
 from anonpriv.methods.token_pruning.layers import dann_ramp
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
-from anonpriv.methods.token_pruning.pretrain import is_pretrained_file, load_pretrained
+from anonpriv.methods.token_pruning.pretrain import load_pretrained, read_pretrained
 from anonpriv.methods.token_pruning.scoring import check_keep_ratio
 from anonpriv.methods.token_pruning.visualize import AttentionMapLogger
 
@@ -167,9 +167,9 @@ class TokenPruningMethod(AnonymizationMethod):
             drop_path_rate=drop_path_rate, stem=stem, stem_width=stem_width, motion_channels=motion_channels,
         )
         report = None
-        if pretrained_file and is_pretrained_file(pretrained_file):
-            # Our own dual-CLS backbone from `anonpriv pretrain` (the shipped `anonpriv:NAME` files).
-            report = load_pretrained(vit, pretrained_file, kwargs.get("action_names"), kwargs.get("privacy_names"))
+        ours = read_pretrained(pretrained_file) if pretrained_file else None
+        if ours is not None:  # our own dual-CLS backbone from `anonpriv pretrain` (the shipped `anonpriv:NAME` files)
+            report = load_pretrained(vit, ours, kwargs.get("action_names"), kwargs.get("privacy_names"))
         elif pretrained_file:
             report = vit.load_pretrained_vit(pretrained_file, pretrained_model)
         anonymizer = TokenPruningAnonymizer(vit, straight_through=straight_through, temperature=mask_temperature)

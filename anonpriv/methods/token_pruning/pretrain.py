@@ -57,16 +57,24 @@ def vit_geometry(vit: DualCLSTubeletViT) -> dict:
             "stem_width": vit.stem_width, "motion_channels": vit.embed.motion_channels}
 
 
-def is_pretrained_file(path: str | Path) -> bool:
-    """Whether ``path`` is a file written by :func:`save_pretrained` (not a 2D timm ViT)."""
+def read_pretrained(path: str | Path) -> dict | None:
+    """The contents of a file written by :func:`save_pretrained` (with its resolved ``file``), or
+    ``None`` when ``path`` is not one (a 2D timm ViT, say, or no file at all)."""
     path = resolve_weights_file(path)
     if not path.is_file() or path.suffix not in (".pt", ".pth"):
-        return False
+        return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # not a torch file of ours: leave it to the timm loader, which names the problem
-        return False
-    return isinstance(payload, dict) and payload.get("format") == PRETRAINED_FORMAT
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != PRETRAINED_FORMAT:
+        return None
+    return dict(payload, file=str(path))
+
+
+def is_pretrained_file(path: str | Path) -> bool:
+    """Whether ``path`` is a file written by :func:`save_pretrained` (not a 2D timm ViT)."""
+    return read_pretrained(path) is not None
 
 
 def save_pretrained(vit: DualCLSTubeletViT, path: str | Path, action_names: list[str], privacy_names: list[str],
@@ -86,9 +94,10 @@ def save_pretrained(vit: DualCLSTubeletViT, path: str | Path, action_names: list
     return path
 
 
-def load_pretrained(vit: DualCLSTubeletViT, path: str | Path, action_names: list[str] | None = None,
+def load_pretrained(vit: DualCLSTubeletViT, source: str | Path | dict, action_names: list[str] | None = None,
                     privacy_names: list[str] | None = None) -> dict:
-    """Load a :func:`save_pretrained` file into ``vit``; returns a report of what was loaded.
+    """Load a :func:`save_pretrained` file (its path, or what :func:`read_pretrained` returned for
+    it) into ``vit``; returns a report of what was loaded.
 
     The geometry must match exactly (a clear error names the differences), except the clip shape:
     for other clip sizes the position embeddings are resampled (trilinear) to the model's tubelet
@@ -96,17 +105,18 @@ def load_pretrained(vit: DualCLSTubeletViT, path: str | Path, action_names: list
     match the file's (same actions / attributes in the same order); otherwise they stay fresh, as
     the paper's heads do after its ImageNet start.
     """
-    path = resolve_weights_file(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights {str(path)!r} do not exist: run `make pretrain` or pass a file.")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != PRETRAINED_FORMAT:
+    payload = source if isinstance(source, dict) else read_pretrained(source)
+    if payload is None:
+        path = resolve_weights_file(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained weights {str(path)!r} do not exist: run `make pretrain` or pass a file.")
         raise ValueError(f"{str(path)!r} is not a dual-CLS ViT file written by `anonpriv pretrain`.")
+    path = payload["file"]
     mine, theirs = vit_geometry(vit), payload["geometry"]
     differ = {k: (theirs.get(k), mine[k]) for k in GEOMETRY_KEYS if _plain(theirs.get(k)) != _plain(mine[k])}
     if differ:
         detail = ", ".join(f"{k}: file {a!r} vs model {b!r}" for k, (a, b) in differ.items())
-        raise ValueError(f"pretrained weights {str(path)!r} were made for another ViT shape ({detail}): build the "
+        raise ValueError(f"pretrained weights {path!r} were made for another ViT shape ({detail}): build the "
                          "method with the file's shape, or pretrain one for this shape with `anonpriv pretrain`.")
     state = dict(payload["state_dict"])
     heads = {"act_head": action_names is not None and list(action_names) == payload["action_names"],
@@ -119,7 +129,7 @@ def load_pretrained(vit: DualCLSTubeletViT, path: str | Path, action_names: list
     if grid != file_grid:
         state["pos_embed"] = resample_position_embedding(state["pos_embed"], file_grid, grid)
     vit.load_state_dict(state, strict=True)
-    return {"file": str(path), "heads_loaded": [h for h, keep in heads.items() if keep],
+    return {"file": path, "heads_loaded": [h for h, keep in heads.items() if keep],
             "resampled_grid": (file_grid, grid) if grid != file_grid else None, "metrics": payload.get("metrics", {})}
 
 
