@@ -86,7 +86,8 @@ def run(quick: bool = False, videos_per_class: int = 8, frames: int = 150, epoch
     from anonpriv.data import UCF101Source, VideoPrivacyDataModule
 
     if quick:
-        videos_per_class, frames, epochs, workers = TEST_GROUPS + 1, 40, 2, (0, 1)
+        # two training groups: the source holds one out as the validation split
+        videos_per_class, frames, epochs, workers = TEST_GROUPS + 2, 40, 2, (0, 1)
     clip = dict(num_frames=8, height=56, width=56) if quick else dict(num_frames=16, height=112, width=112)
     rows = []
     with tempfile.TemporaryDirectory(prefix="anonpriv-ucf-") as folder:
@@ -96,7 +97,7 @@ def run(quick: bool = False, videos_per_class: int = 8, frames: int = 150, epoch
         source = UCF101Source(str(root), split=1, frame_stride=2, **clip)
         probe_seconds = time.perf_counter() - start
         train_videos = len(source.records("train"))
-        all_videos = train_videos + len(source.records("test"))
+        all_videos = train_videos + len(source.records("val")) + len(source.records("test"))
         for num_workers in workers:
             datamodule = VideoPrivacyDataModule(source, batch_size=batch_size, num_workers=num_workers)
             datamodule.setup("fit")

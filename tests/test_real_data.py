@@ -153,13 +153,14 @@ def test_ucf101_labels_shapes_and_test_clips(ucf_tree):
     source = UCF101Source(root=str(root), **small())
     assert source.action_names == UCF_CLASSES and source.privacy_names == ATTRIBUTES
     assert source.clip_shape == (4, 32, 32)
-    train, test = source.dataset("train"), source.dataset("test")
-    assert len(train) == 6 and len(test) == 6 * 3
-    actions, privacy = train.labels()
-    for index, record in enumerate(source.records("train")):
-        assert record.video_id in ids["train"]
-        assert UCF_CLASSES[actions[index]] == record.video_id.split("/")[0]  # class from the folder
-        assert privacy[index].tolist() == privacy_of(record.video_id)
+    train, val, test = source.dataset("train"), source.dataset("val"), source.dataset("test")
+    assert len(train) == 3 and len(val) == 3 and len(test) == 6 * 3  # val: one of the two training groups
+    for split in ("train", "val"):
+        actions, privacy = source.dataset(split).labels()
+        for index, record in enumerate(source.records(split)):
+            assert record.video_id in ids["train"]
+            assert UCF_CLASSES[actions[index]] == record.video_id.split("/")[0]  # class from the folder
+            assert privacy[index].tolist() == privacy_of(record.video_id)
     item = train[0]
     assert item["video"].shape == (3, 4, 32, 32) and item["video"].dtype == torch.float32
     assert 0 <= item["video"].min() and item["video"].max() <= 1
@@ -174,8 +175,8 @@ def test_ucf101_labels_shapes_and_test_clips(ucf_tree):
 
 def test_ucf101_datamodule_with_a_worker_finishes(ucf_tree):
     root, _ = ucf_tree
-    # drop_last=False: every one of the 6 training clips must come through the worker.
-    datamodule = VideoPrivacyDataModule(UCF101Source(root=str(root), **small()), batch_size=4, num_workers=1,
+    # drop_last=False: every one of the 3 training clips must come through the worker.
+    datamodule = VideoPrivacyDataModule(UCF101Source(root=str(root), **small()), batch_size=2, num_workers=1,
                                         drop_last=False)
     datamodule.setup("fit")
     result = {}
@@ -188,8 +189,8 @@ def test_ucf101_datamodule_with_a_worker_finishes(ucf_tree):
     worker.join(timeout=60)
     assert not worker.is_alive(), "DataLoader with a worker did not finish within 60 s"
     batches = result["batches"]
-    assert sum(len(b["id"]) for b in batches) == 6
-    assert batches[0]["video"].shape == (4, 3, 4, 32, 32) and batches[0]["privacy"].shape == (4, 5)
+    assert sum(len(b["id"]) for b in batches) == 3
+    assert batches[0]["video"].shape == (2, 3, 4, 32, 32) and batches[0]["privacy"].shape == (2, 5)
 
 
 def test_missing_root_names_the_path_and_the_layout(tmp_path):
@@ -213,7 +214,7 @@ def test_missing_video_raises_or_is_skipped_and_counted(ucf_tree, tmp_path):
     with pytest.warns(SkippedVideosWarning, match=r"1 missing"):
         source = UCF101Source(root=str(root), on_error="skip", **small())
     assert source.skipped["missing"] == [gone]
-    assert len(source.dataset("train")) == 5
+    assert len(source.dataset("train")) + len(source.dataset("val")) == 5
 
 
 def test_corrupt_video_raises_or_is_skipped_and_counted(ucf_tree, tmp_path):
@@ -250,7 +251,7 @@ def test_labels_that_disagree_with_the_split(ucf_tree, tmp_path):
     with pytest.warns(SkippedVideosWarning, match="1 unlabelled"):
         source = UCF101Source(root=str(root), on_error="skip", **small())
     assert source.skipped["unknown_labels"] == ["fencing/v_fencing_g01_c01"]
-    assert len(source.dataset("train")) == 5
+    assert len(source.dataset("train")) + len(source.dataset("val")) == 5
 
 
 def test_train_list_label_that_disagrees_with_the_folder_is_an_error(ucf_tree, tmp_path):
@@ -282,13 +283,13 @@ def test_hmdb51_reads_only_its_split_and_never_leaks_test_videos(hmdb_tree):
     for k in (1, 2, 3):
         source = HMDB51Source(root=str(hmdb_tree), split=k, **small())
         assert source.action_names == HMDB_CLASSES
-        train_ids = {r.video_id for r in source.records("train")}
+        train_ids = {r.video_id for r in source.records("train")} | {r.video_id for r in source.records("val")}
         test_ids = {r.video_id for r in source.records("test")}
         assert not train_ids & test_ids
         assert len(train_ids) == 6 and len(test_ids) == 3
         assert not any(v.endswith("_clip_3") for v in train_ids | test_ids)  # "0" = unused in this split
         test_sets[k] = test_ids
-        for record in source.records("train"):
+        for record in source.records("train") + source.records("val"):
             assert HMDB_CLASSES[record.action] == record.video_id.split("/")[0]
             assert record.privacy.tolist() == privacy_of(record.video_id.split("/")[1])
     assert test_sets[1] != test_sets[2] != test_sets[3]
@@ -326,18 +327,16 @@ def test_pa_hmdb_frame_ranges_become_video_labels(tmp_path):
     assert load_privacy_labels(folder, min_fraction=0.5).lookup("hug/HUG_clip_0.mp4").tolist() == [0, 1, 0, 1, 0]
 
 
-def test_pa_hmdb_subset_of_hmdb51_with_skip(hmdb_tree, tmp_path):
+def test_exclude_videos_leaves_a_label_folders_videos_out(hmdb_tree, tmp_path):
+    # PA-HMDB51 itself is read by PAHMDB51Source (tests/test_real_splits.py); exclusion stays generic.
     folder = tmp_path / "pa_hmdb"
     folder.mkdir()
     entry = {name: [[0, 23, 1]] for name in ATTRIBUTES}
     (folder / "hug.json").write_text(json.dumps({"hug_clip_0.avi": entry, "hug_clip_1.avi": entry}))
-    with pytest.warns(SkippedVideosWarning, match="7 unlabelled"):
-        source = HMDB51Source(root=str(hmdb_tree), privacy_labels=str(folder), on_error="skip", **small())
-    assert [r.video_id for r in source.records("train")] == ["hug/hug_clip_1"]
-    assert [r.video_id for r in source.records("test")] == ["hug/hug_clip_0"]
     rest = HMDB51Source(root=str(hmdb_tree), exclude_videos=str(folder), **small())
-    assert {r.video_id for r in rest.records("train")}.isdisjoint({"hug/hug_clip_0", "hug/hug_clip_1"})
-    assert rest.excluded == ["hug/hug_clip_1", "hug/hug_clip_0"]
+    kept = {r.video_id for split in ("train", "val", "test") for r in rest.records(split)}
+    assert kept.isdisjoint({"hug/hug_clip_0", "hug/hug_clip_1"})
+    assert sorted(rest.excluded) == ["hug/hug_clip_0", "hug/hug_clip_1"]
 
 
 def test_label_file_errors_name_the_line(tmp_path):
@@ -352,8 +351,8 @@ def test_label_file_errors_name_the_line(tmp_path):
 
     pickled = tmp_path / "vp_ucf.pkl"
     pickled.write_bytes(pickle.dumps({"A/x.mp4": np.array([[1, 0]]), "A/y.mp4": np.array([[0, 1]])}))
-    with pytest.raises(ValueError, match="pass attributes in column order"):
-        load_privacy_labels(pickled)
+    with pytest.raises(ValueError, match="2 label columns but 5 attribute names.*name them in column order"):
+        load_privacy_labels(pickled)  # the default five names do not fit two columns
     assert load_privacy_labels(pickled, ["face", "gender"]).lookup("A/y").tolist() == [0, 1]
 
 

@@ -1,12 +1,19 @@
 """Video-level privacy labels: named binary attributes per video, read from a file.
 
-Four formats are read, chosen by the path:
+Five formats are read, chosen by the path (and, for CSV, by the header):
 
 **CSV** (``*.csv``): a header ``video,<attribute>,<attribute>,...`` then one row per video with
 0/1 values::
 
     video,face,skin_color,gender,nudity,relationship
     ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi,1,1,0,0,0
+
+**The paper code's CSV** (``*.csv`` with the header ``File Path,Array Values``): one row per video,
+the labels as the text of an array, columns unnamed (the order is :data:`DEFAULT_ATTRIBUTES`
+unless ``attributes`` names them)::
+
+    File Path,Array Values
+    ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.mp4,[[1 1 0 0 0]]
 
 **JSON** (``*.json`` with a ``videos`` key): attribute names and one list (in that order) or one
 ``{attribute: 0/1}`` object per video::
@@ -16,19 +23,39 @@ Four formats are read, chosen by the path:
 
 **PA-HMDB51** (a ``*.json`` in the release's per-class format, or the folder of them): per video,
 per attribute, frame ranges ``[start, end, value]`` (inclusive; ``value`` an integer level or a
-list of levels, 0 meaning absent / not visible)::
+list of levels)::
 
     {"April_09_brush_hair_u_nm_np1_ba_goo_0.avi":
         {"face": [[0, 49, 2], [50, 99, 0]], "gender": [[0, 99, 2]], ..., "note": "", "review": false}}
 
-The frame-range rule: a frame shows the attribute when a range covering it has a level above 0
-(any level of a list); the video is labelled 1 for the attribute when the frames that show it make
-up more than 0 (default: any frame) or, with ``min_fraction=f > 0``, at least ``f`` of the frames
-labelled for that attribute.
+PA-HMDB51 levels become one bit per attribute, "the attribute is visible / identifiable" (level 0
+means not, any level above 0 means it is; a list of levels counts as above 0 if any entry is):
 
-**Pickle** (``*.pkl``, the VP-UCF / VP-HMDB release): ``{"Class/video.mp4": int array (1, P)}``.
-Its column order is undocumented, so ``attributes`` must name the columns in order. Only load
-pickles you trust (unpickling can run code).
+    ============  ====================================  ==========================================
+    attribute     PA-HMDB51 levels                      bit = 1 when the level is
+    ============  ====================================  ==========================================
+    face          0 invisible, 1 partial, 2 complete    1 or 2 (partly visible counts)
+    skin_color    0 unidentifiable, 1 white,            1, 2 or 3 (any identifiable colour)
+                  2 brown/yellow, 3 black
+    gender        0 unidentifiable, 1 male, 2 female    1, 2 or [1, 2] (gender can be told, not
+                                                        which one)
+    nudity        0 none, 1 partial (e.g. short         1 or 2 (short sleeves count)
+                  sleeves), 2 semi-nude
+    relationship  0 not identifiable, 1 identifiable    1
+    ============  ====================================  ==========================================
+
+A frame shows the attribute when a range covering it has a level above 0; the video's bit is 1
+when the frames that show it are more than none (``min_fraction=0``, default) or, with
+``min_fraction=f > 0``, at least ``f`` of the frames labelled for that attribute. On the real
+release the bits are far from balanced (gender is 1 for 129 of the 130 split-1 test videos), so
+read an attribute's AP next to its positive rate.
+
+**Pickle** (``*.pkl``/``*.pickle``, the VP-UCF / VP-HMDB release of the paper's code,
+``annotations/ucf101_privacy_attribute_label.pickle``): ``{"Class/video.mp4": int array (1, P)}``
+with unnamed columns. Without ``attributes`` the five columns are read as
+:data:`DEFAULT_ATTRIBUTES` (``face, skin_color, gender, nudity, relationship``, the order of the
+paper's tables); pass ``attributes`` to name them otherwise. Only load pickles you trust
+(unpickling can run code).
 
 Video keys: ``Class/name`` or just ``name``; the file suffix (``.avi``, ``.mp4``, ...) is ignored and
 matching is case-insensitive, so the same label file serves ``.avi`` originals and ``.mp4`` copies.
@@ -47,8 +74,14 @@ import numpy as np
 
 from anonpriv.data.video_io import VIDEO_SUFFIXES
 
-#: Attribute order of VP-UCF / VP-HMDB / PA-HMDB51 when a file does not fix one.
+#: Attribute order of VP-UCF / VP-HMDB / PA-HMDB51 when a file does not fix one: the column order of
+#: the paper's tables (face, skin color, gender, nudity, relationship). The VP pickles and the paper
+#: code's CSV leave their columns unnamed, so this is the order they are read in by default.
 DEFAULT_ATTRIBUTES = ("face", "skin_color", "gender", "nudity", "relationship")
+
+
+#: Header of the paper code's CSV (lower-cased, BOM stripped).
+PAPER_CSV_HEADER = ["file path", "array values"]
 
 
 class PrivacyLabelError(ValueError):
@@ -121,9 +154,12 @@ def read_csv_labels(path: str | Path, attributes: list[str] | None = None) -> Pr
     path = str(path)
     with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0]] == PAPER_CSV_HEADER:
+        return _read_paper_csv_rows(rows, path, attributes)
     if not rows or rows[0][0].strip().lower() != "video" or len(rows[0]) < 2:
         raise PrivacyLabelError(
-            f"{path}: the first line must be the header 'video,<attribute>,...' (e.g. video,face,gender)."
+            f"{path}: the first line must be the header 'video,<attribute>,...' (e.g. video,face,gender) "
+            "or the paper code's 'File Path,Array Values'."
         )
     names = [cell.strip() for cell in rows[0][1:]]
     columns = _select(names, attributes, path)
@@ -135,6 +171,46 @@ def read_csv_labels(path: str | Path, attributes: list[str] | None = None) -> Pr
         labels = np.array([_binary(row[1 + c].strip(), where) for c in columns])
         _store(values, row[0], labels, path)
     return PrivacyLabels([names[c] for c in columns], values, path)
+
+
+def _unnamed_columns(count: int, attributes: list[str] | None, where: str) -> list[str]:
+    """Names of ``count`` unnamed label columns: ``attributes``, else :data:`DEFAULT_ATTRIBUTES`."""
+    names = list(attributes) if attributes else list(DEFAULT_ATTRIBUTES)
+    if count != len(names):
+        fix = "name them" if attributes else f"the default names {list(DEFAULT_ATTRIBUTES)} do not fit: name them"
+        raise PrivacyLabelError(f"{where}: {count} label columns but {len(names)} attribute names; {fix} in column "
+                                "order with attributes.")
+    return names
+
+
+def _array_text(text: str, where: str) -> list[str]:
+    """The entries of an array written as text: ``[[1 0 1]]``, ``[1, 0, 1]`` or ``1 0 1``."""
+    cells = text.replace("[", " ").replace("]", " ").replace(",", " ").split()
+    if not cells:
+        raise PrivacyLabelError(f"{where}: the array {text!r} is empty.")
+    return cells
+
+
+def _read_paper_csv_rows(rows: list[list[str]], path: str, attributes: list[str] | None) -> PrivacyLabels:
+    """The paper code's ``File Path,Array Values`` CSV (see the module docstring)."""
+    values: dict[str, np.ndarray] = {}
+    names: list[str] | None = None
+    for line_number, row in enumerate(rows[1:], start=2):
+        where = f"{path}, line {line_number}"
+        if len(row) != 2:
+            raise PrivacyLabelError(f"{where}: expected 'File Path,Array Values' (quote an array that has commas).")
+        cells = _array_text(row[1], where)
+        if names is None:
+            names = _unnamed_columns(len(cells), attributes, where)
+        elif len(cells) != len(names):
+            raise PrivacyLabelError(f"{where}: {len(cells)} values, earlier rows have {len(names)}.")
+        _store(values, _last_two_parts(row[0]), np.array([_binary(c, where) for c in cells]), path)
+    return PrivacyLabels(names or _unnamed_columns(len(DEFAULT_ATTRIBUTES), attributes, path), values, path)
+
+
+def _last_two_parts(file_path: str) -> str:
+    """``Class/name`` of a file path however deep (``/data/UCF-101/Class/v_X.avi`` -> ``Class/v_X.avi``)."""
+    return "/".join(file_path.strip().replace("\\", "/").split("/")[-2:])
 
 
 def read_json_labels(data: dict, path: str, attributes: list[str] | None = None) -> PrivacyLabels:
@@ -229,34 +305,34 @@ def read_pa_hmdb_labels(files: list[Path], attributes: list[str] | None = None,
     return PrivacyLabels(names, values, path)
 
 
-def read_pickle_labels(path: str | Path, attributes: list[str] | None) -> PrivacyLabels:
-    """The VP-UCF / VP-HMDB pickle ``{"Class/video.mp4": array (1, P)}``; ``attributes`` names
-    its columns in order (the release does not say which column is which)."""
+def read_pickle_labels(path: str | Path, attributes: list[str] | None = None) -> PrivacyLabels:
+    """The VP-UCF / VP-HMDB pickle ``{"Class/video.mp4": array (1, P)}``. Its columns are unnamed:
+    ``attributes`` names them in order, default :data:`DEFAULT_ATTRIBUTES` (the paper's tables)."""
     path = str(path)
-    if not attributes:
-        raise PrivacyLabelError(
-            f"{path}: a pickled label file does not name its columns: pass attributes in column order, e.g. "
-            f"{list(DEFAULT_ATTRIBUTES)}."
-        )
     with open(path, "rb") as handle:
         data = pickle.load(handle)  # noqa: S301 - the user points at their own dataset file
     if not isinstance(data, dict):
         raise PrivacyLabelError(f"{path}: expected a dict of video -> label array, got {type(data).__name__}.")
     values: dict[str, np.ndarray] = {}
+    names: list[str] | None = None
     for key, array in data.items():
+        where = f"{path}, video {key!r}"
         row = np.asarray(array).reshape(-1)
-        if row.size != len(attributes):
-            raise PrivacyLabelError(f"{path}, video {key!r}: {row.size} columns but {len(attributes)} attribute names.")
-        _store(values, str(key), np.array([_binary(int(v), f"{path}, video {key!r}") for v in row]), path)
-    return PrivacyLabels(list(attributes), values, path)
+        if names is None:
+            names = _unnamed_columns(row.size, attributes, where)
+        elif row.size != len(names):
+            raise PrivacyLabelError(f"{where}: {row.size} columns, earlier videos have {len(names)}.")
+        _store(values, str(key), np.array([_binary(int(v), where) for v in row]), path)
+    return PrivacyLabels(names or _unnamed_columns(len(DEFAULT_ATTRIBUTES), attributes, path), values, path)
 
 
 def load_privacy_labels(path: str | Path, attributes: list[str] | None = None,
                         min_fraction: float = 0.0) -> PrivacyLabels:
     """Read a privacy-label file in any of the formats of this module, chosen by the path.
 
-    ``attributes`` keeps (and orders) these attributes; all of the file's by default (required
-    for pickles). ``min_fraction`` applies the PA-HMDB51 frame-range rule.
+    ``attributes`` keeps (and orders) these attributes; all of the file's by default. For the files
+    with unnamed columns (VP pickles, the paper code's CSV) it names the columns in order, default
+    :data:`DEFAULT_ATTRIBUTES`. ``min_fraction`` applies the PA-HMDB51 frame-range rule.
     """
     path = Path(path)
     if not path.exists():

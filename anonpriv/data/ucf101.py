@@ -14,13 +14,22 @@ Expected under ``root`` (the official archives extracted side by side)::
 lines ``<Class>/<video>.avi``. The class is taken from the folder part of the path (file names
 spell some classes in another case, e.g. ``HandstandPushups/v_HandStandPushups_g01_c01.avi``);
 a train-list index that disagrees with its folder's class is an error.
+
+Splits: ``test`` is ``testlist0N.txt``; ``train`` and ``val`` divide ``trainlist0N.txt`` by group:
+the ``gXX`` of ``v_<Class>_gXX_cYY`` (25 groups; the clips of one group share actors and
+background, and the official splits keep each group on one side). The groups held out for
+validation are held out in every class, as the official test groups are.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from anonpriv.data.privacy_labels import video_key
 from anonpriv.data.video_dataset import DatasetError, VideoFolderSource
+
+GROUP = re.compile(r"_g(\d+)_c\d+$", re.IGNORECASE)
 
 
 class UCF101Source(VideoFolderSource):
@@ -37,6 +46,12 @@ class UCF101Source(VideoFolderSource):
 
     def looks_like_splits_dir(self, folder: Path) -> bool:
         return (folder / "classInd.txt").is_file()
+
+    def group_of(self, relative: str) -> str:
+        """``gXX`` of ``<Class>/v_<Class>_gXX_cYY.avi`` (the same group number in every class);
+        a name without one is its own group."""
+        match = GROUP.search(video_key(relative))
+        return f"g{int(match.group(1)):02d}" if match else video_key(relative)
 
     def _lines(self, name: str) -> list[tuple[int, list[str]]]:
         path = self.splits_dir() / name

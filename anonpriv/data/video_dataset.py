@@ -22,14 +22,19 @@ the affected videos are left out (unknown label entries ignored) and one
 At decode time (in DataLoader workers too) a file that fails raises
 :class:`~anonpriv.data.video_io.VideoReadError` naming it: never a hang, never another video in its place.
 
-There is no official validation split: ``val`` is the test list of the chosen split, evaluated
-with ``val_clips`` clips per video (checkpoints are not selected on it by default).
+Splits: ``test`` is the official test list of the chosen split and is used for nothing else.
+Neither UCF101 nor HMDB51 has a validation split, so ``val`` is carved out of the training list:
+about ``val_fraction`` of its videos, whole groups at a time (:meth:`VideoFolderSource.group_of`:
+UCF101's ``gXX``, HMDB51's source video), so that clips of one person or one film never sit on both
+sides. The groups are ordered by a hash of their name, so the cut is the same on every run and
+machine and does not depend on which videos a run skips.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 import os
 import threading
 import warnings
@@ -185,7 +190,9 @@ class VideoFolderSource(VideoSource, abc.ABC):
         num_frames, height, width: size of every clip served.
         frame_stride: take every ``frame_stride``-th frame (the "skip" of the papers).
         test_clips: evenly spaced clips per test video; their predictions are averaged per video.
-        val_clips: the same for validation (the test list; UCF101/HMDB51 have no validation split).
+        val_clips: the same for validation.
+        val_fraction: share of the training list held out as the validation split, whole groups at
+            a time (see :meth:`group_of`); the test list is never used for validation.
         test_crop: evaluation centre crop, as a fraction of the largest box with the clip's aspect.
         train_crop_scale: area range of the training random resized crop.
         privacy_labels: label file (CSV, JSON, PA-HMDB51 JSON or folder, VP pickle; see
@@ -216,6 +223,7 @@ class VideoFolderSource(VideoSource, abc.ABC):
         frame_stride: int = 2,
         test_clips: int = 5,
         val_clips: int = 1,
+        val_fraction: float = 0.1,
         test_crop: float = 0.8,
         train_crop_scale: tuple[float, float] = (0.6, 1.0),
         privacy_labels: str | None = None,
@@ -234,6 +242,9 @@ class VideoFolderSource(VideoSource, abc.ABC):
                             ("frame_stride", frame_stride), ("test_clips", test_clips), ("val_clips", val_clips)):
             if value < 1:
                 raise ValueError(f"{name}={value} must be at least 1.")
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction={val_fraction} must be in (0, 1): the share of the training list kept "
+                             "for validation (0.1 is usual).")
         low, high = train_crop_scale
         if not 0 < low <= high <= 1:
             raise ValueError(f"train_crop_scale={train_crop_scale} must satisfy 0 < low <= high <= 1.")
@@ -255,19 +266,23 @@ class VideoFolderSource(VideoSource, abc.ABC):
         self._videos_dir = self._find_dir("videos_dir", videos_dir, self.video_dir_candidates, self.looks_like_videos_dir)
         self._splits_dir = self._find_dir("splits_dir", splits_dir, self.split_dir_candidates, self.looks_like_splits_dir)
         self.settings = ClipSettings(num_frames, height, width, frame_stride, test_crop, (low, high))
-        self.test_clips, self.val_clips = test_clips, val_clips
+        self.test_clips, self.val_clips, self.val_fraction = test_clips, val_clips, val_fraction
         self.skipped: dict[str, list[str]] = {kind: [] for kind in PROBLEM_KINDS}
         self.excluded: list[str] = []
 
         self._action_names, listed, all_listed = self.read_split_lists()
         labels = self._load_labels(privacy_labels, attributes, label_min_fraction)
         self._privacy_names = labels.attributes
+        split_labels = self.labels_by_split(labels)
         excluded_keys = self._load_exclusions(exclude_videos)
-        self._records = {name: self._build_records(entries, labels, excluded_keys) for name, entries in listed.items()}
+        listed = self._carve_validation(listed)
+        self._records = {name: self._build_records(entries, split_labels[name], excluded_keys)
+                         for name, entries in listed.items()}
         listed_keys = {video_key(v) for v in all_listed}
         listed_names = {k.rsplit("/", 1)[-1] for k in listed_keys}
+        label_files = {id(file): file for file in split_labels.values()}.values()
         self.skipped["unknown_labels"] = sorted(
-            k for k in labels.values if k not in listed_keys and ("/" in k or k not in listed_names)
+            {k for file in label_files for k in file.values if k not in listed_keys and ("/" in k or k not in listed_names)}
         )
         self._report()
 
@@ -285,6 +300,15 @@ class VideoFolderSource(VideoSource, abc.ABC):
     @abc.abstractmethod
     def looks_like_splits_dir(self, folder: Path) -> bool:
         """Whether ``folder`` holds this dataset's split files."""
+
+    def group_of(self, relative: str) -> str:
+        """The group of listed video ``Class/name.avi``: videos of one group are never split between
+        train and val. Default: every video is its own group; subclasses group by person or source."""
+        return video_key(relative)
+
+    def labels_by_split(self, labels: PrivacyLabels) -> dict[str, PrivacyLabels]:
+        """The label file each split reads (default: ``labels`` for train, val and test)."""
+        return {"train": labels, "val": labels, "test": labels}
 
     def looks_like_videos_dir(self, folder: Path) -> bool:
         """Whether ``folder`` holds class folders (any sub-folder will do)."""
@@ -331,14 +355,16 @@ class VideoFolderSource(VideoSource, abc.ABC):
         return (s.num_frames, s.height, s.width)
 
     def records(self, split: str) -> list[VideoRecord]:
-        """The videos of ``train`` or ``test`` (``val`` is the test list)."""
-        return list(self._records["test" if split == "val" else split])
+        """The videos of ``train``, ``val`` (carved from the training list) or ``test``."""
+        if split not in self._records:
+            raise ValueError(f"unknown split {split!r}: use 'train', 'val' or 'test'.")
+        return list(self._records[split])
 
     def dataset(self, split: str) -> VideoClipDataset:
         if split == "train":
             return VideoClipDataset(self._records["train"], self.settings, training=True)
         if split == "val":
-            return VideoClipDataset(self._records["test"], self.settings, training=False, num_clips=self.val_clips)
+            return VideoClipDataset(self._records["val"], self.settings, training=False, num_clips=self.val_clips)
         if split == "test":
             return VideoClipDataset(self._records["test"], self.settings, training=False, num_clips=self.test_clips)
         raise ValueError(f"unknown split {split!r}: use 'train', 'val' or 'test'.")
@@ -356,6 +382,31 @@ class VideoFolderSource(VideoSource, abc.ABC):
                 )
             path = str(found[0])
         return load_privacy_labels(path, attributes, min_fraction)
+
+    def _carve_validation(self, listed: dict[str, list[tuple[str, int]]]) -> dict[str, list[tuple[str, int]]]:
+        """``listed`` with ``val`` taken out of ``train``: groups in hash order until ``val_fraction``
+        of the training videos is reached, at least one group on each side."""
+        groups: dict[str, list[tuple[str, int]]] = {}
+        for entry in listed["train"]:
+            groups.setdefault(self.group_of(entry[0]), []).append(entry)
+        if len(groups) < 2:
+            raise DatasetError(
+                f"{self.dataset_name} split {self.split}: the training list has {len(groups)} group(s) of videos; a "
+                "validation split is carved from whole groups, so it needs at least two: list more training videos."
+            )
+        target = self.val_fraction * len(listed["train"])
+        held_out: set[str] = set()
+        count = 0
+        for group in sorted(groups, key=lambda g: hashlib.sha256(g.encode()).hexdigest()):
+            if count >= target or len(held_out) == len(groups) - 1:
+                break
+            held_out.add(group)
+            count += len(groups[group])
+        return {
+            **listed,
+            "train": [e for e in listed["train"] if self.group_of(e[0]) not in held_out],
+            "val": [e for e in listed["train"] if self.group_of(e[0]) in held_out],
+        }
 
     def _load_exclusions(self, path: str | None) -> set[str]:
         if path is None:
