@@ -10,7 +10,16 @@ video, and logs ``{stage}/top1``, ``{stage}/cmap`` and ``{stage}/f1`` (fractions
 panel it also logs ``{stage}/cmap/<attacker>`` and ``{stage}/f1/<attacker>``, and the headline
 ``cmap`` / ``f1`` are both those of one attacker, the one with the *highest* cMAP (the worst case
 for the anonymizer), named ``worst_attacker``. On test it writes ``results.json`` and
-``results.csv`` (one row per attacker, the worst one marked).
+``results.csv`` (one row per attacker, the worst one marked); ``results.json`` also holds each
+attribute's ``positive_rate`` among the evaluated videos.
+
+Multi-GPU / multi-node (Lightning DDP): cMAP and per-video averaging do not decompose over shards,
+so at the end of an epoch every rank's predictions, labels and video ids are gathered
+(``all_gather_object``) and the metrics are computed on the whole set, identically on every rank;
+the clips ``DistributedSampler`` repeats to give every rank as many batches are dropped (each
+collected clip is matched to its dataset index through the rank's sampler), and the merged set is
+put back in dataset order, so N processes give what one process gives. Only global rank 0 writes
+the results files.
 """
 
 from __future__ import annotations
@@ -18,13 +27,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
-from anonpriv.metrics.functional import action_top1, average_by_video, privacy_scores
+from anonpriv.metrics.functional import action_top1, average_by_video, positive_rates, privacy_scores
 
 
 class _Buffer:
@@ -34,6 +44,8 @@ class _Buffer:
         self.privacy_probs: dict[str, list[torch.Tensor]] = {}
         self.actions: list[torch.Tensor] = []
         self.privacy: list[torch.Tensor] = []
+        self.batches: list[tuple[int, int]] = []  # (dataloader_idx, clips) of each collected batch, in order
+        self.gathered = False
 
 
 class PrivacyUtilityMetrics(pl.Callback):
@@ -59,7 +71,7 @@ class PrivacyUtilityMetrics(pl.Callback):
     def _reset(self, stage: str) -> None:
         self._buffers[stage] = _Buffer()
 
-    def _collect(self, stage: str, outputs, batch: Mapping) -> None:
+    def _collect(self, stage: str, outputs, batch: Mapping, dataloader_idx: int = 0) -> None:
         if not isinstance(outputs, Mapping) or "action_logits" not in outputs or "privacy_logits" not in outputs:
             raise TypeError(
                 f"{stage}_step must return a dict with 'action_logits' and 'privacy_logits' for "
@@ -75,6 +87,58 @@ class PrivacyUtilityMetrics(pl.Callback):
             buf.privacy_probs.setdefault(name, []).append(logits.detach().float().sigmoid().cpu())
         buf.actions.append(batch["action"].detach().cpu())
         buf.privacy.append(batch["privacy"].detach().float().cpu())
+        buf.batches.append((dataloader_idx, len(batch["id"])))
+
+    # -- multi-process (DDP) ------------------------------------------------------------------
+    def _gather(self, trainer: pl.Trainer, stage: str) -> None:
+        """Replace this rank's buffer by every rank's clips, padding duplicates dropped, in dataset
+        order. A no-op in a single process."""
+        if trainer is None or trainer.world_size <= 1:
+            return
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        buf = self._buffers.setdefault(stage, _Buffer())
+        if buf.gathered:
+            return
+        payload = {
+            "keys": _sample_keys(trainer, stage, buf),
+            "ids": buf.ids,
+            "action_probs": _cat(buf.action_probs),
+            "actions": _cat(buf.actions),
+            "privacy": _cat(buf.privacy),
+            "privacy_probs": {name: _cat(chunks) for name, chunks in buf.privacy_probs.items()},
+        }
+        parts: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, payload)
+        parts = [p for p in parts if p["ids"]]
+        merged = _Buffer()
+        merged.gathered = True
+        self._buffers[stage] = merged
+        if not parts:
+            return
+        names = list(parts[0]["privacy_probs"])
+        rows = [(part, row) for part in parts for row in range(len(part["ids"]))]
+        if all(part["keys"] is not None for part in parts):
+            chosen: dict[tuple[int, int], tuple[dict, int]] = {}
+            consistent = True
+            for part, row in rows:
+                key = part["keys"][row]
+                if key in chosen:
+                    first, first_row = chosen[key]
+                    consistent &= first["ids"][first_row] == part["ids"][row]
+                else:
+                    chosen[key] = (part, row)
+            if consistent:
+                rows = [chosen[key] for key in sorted(chosen)]  # dataset order, each clip once
+            else:
+                _warn_no_dedup("the same sampler index held different video ids on two ranks")
+        else:
+            _warn_no_dedup("the evaluation sampler's indices could not be matched to the collected clips")
+        merged.ids = [part["ids"][row] for part, row in rows]
+        for field in ("action_probs", "actions", "privacy"):
+            getattr(merged, field).append(torch.stack([part[field][row] for part, row in rows]))
+        for name in names:
+            merged.privacy_probs[name] = [torch.stack([part["privacy_probs"][name][row] for part, row in rows])]
 
     # -- computation ------------------------------------------------------------------------
     def compute(self, stage: str, privacy_names: list[str]) -> dict:
@@ -91,6 +155,7 @@ class PrivacyUtilityMetrics(pl.Callback):
             "num_videos": len(videos),
             "num_clips": len(buf.ids),
             "top1": action_top1(action_probs, actions.long()),
+            "positive_rate": positive_rates(privacy, privacy_names),
             "attackers": {},
         }
         for name, probs in zip(names, averaged[3:]):
@@ -113,7 +178,10 @@ class PrivacyUtilityMetrics(pl.Callback):
             for name, scores in results["attackers"].items():
                 metrics[f"{stage}/cmap/{name}"] = scores["cmap"]
                 metrics[f"{stage}/f1/{name}"] = scores["f1"]
-        pl_module.log_dict(metrics, prog_bar=False, sync_dist=False)
+        # Every rank holds the same gathered numbers; syncing them (a mean of equal values) changes
+        # nothing and keeps Lightning from warning about unsynced epoch-level logs under DDP.
+        trainer = pl_module._trainer
+        pl_module.log_dict(metrics, prog_bar=False, sync_dist=bool(trainer is not None and trainer.world_size > 1))
 
     def _privacy_names(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[str]:
         names = getattr(pl_module, "privacy_names", None) or getattr(trainer.datamodule, "privacy_names", None)
@@ -129,17 +197,19 @@ class PrivacyUtilityMetrics(pl.Callback):
         self._reset("test")
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._collect("val", outputs, batch)
+        self._collect("val", outputs, batch, dataloader_idx)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._collect("test", outputs, batch)
+        self._collect("test", outputs, batch, dataloader_idx)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        self._gather(trainer, "val")
         results = self.compute("val", self._privacy_names(trainer, pl_module))
         self._log("val", pl_module, results)
         self.last_results["val"] = results
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
+        self._gather(trainer, "test")
         results = self.compute("test", self._privacy_names(trainer, pl_module))
         self._log("test", pl_module, results)
         results["method"] = type(pl_module).__name__
@@ -147,6 +217,52 @@ class PrivacyUtilityMetrics(pl.Callback):
         out_dir = self.results_dir or (trainer.log_dir if trainer.loggers else None)
         if out_dir and trainer.is_global_zero:
             write_results(results, Path(out_dir))
+
+
+def _cat(chunks: list[torch.Tensor]) -> torch.Tensor | None:
+    return torch.cat(chunks) if chunks else None
+
+
+def _warn_no_dedup(reason: str) -> None:
+    warnings.warn(f"PrivacyUtilityMetrics: {reason}, so the clips DistributedSampler repeats to even out the "
+                  "ranks are counted twice; metrics may differ slightly from a single-process run.", stacklevel=2)
+
+
+def _loader_indices(loader) -> list[int] | None:
+    """The dataset indices ``loader`` yields on this rank, in order (its batch sampler or sampler,
+    which Lightning replaced by a ``DistributedSampler`` under DDP), or ``None`` if unknowable."""
+    try:
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        if batch_sampler is not None:
+            return [int(i) for batch in batch_sampler for i in batch]
+        sampler = getattr(loader, "sampler", None)
+        return [int(i) for i in sampler] if sampler is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _sample_keys(trainer: pl.Trainer, stage: str, buf: _Buffer) -> list[tuple[int, int]] | None:
+    """``(dataloader_idx, dataset index)`` of every collected clip, from the samplers this rank's
+    loaders used (evaluation samplers are deterministic), or ``None`` if they cannot be matched."""
+    loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+    if loaders is None:
+        return None
+    loaders = list(loaders.values()) if isinstance(loaders, Mapping) else (
+        list(loaders) if isinstance(loaders, (list, tuple)) else [loaders])
+    indices: dict[int, list[int] | None] = {}
+    used: dict[int, int] = {}
+    keys: list[tuple[int, int]] = []
+    for loader_idx, count in buf.batches:
+        if loader_idx >= len(loaders):
+            return None
+        if loader_idx not in indices:
+            indices[loader_idx] = _loader_indices(loaders[loader_idx])
+        available, start = indices[loader_idx], used.get(loader_idx, 0)
+        if available is None or start + count > len(available):
+            return None
+        keys.extend((loader_idx, i) for i in available[start:start + count])
+        used[loader_idx] = start + count
+    return keys
 
 
 def _nan_low(value: float) -> float:

@@ -8,6 +8,8 @@
   probabilities at 0.62; we threshold probabilities and say so.
 * An attribute with no positive in the evaluated set has no defined AP (torchmetrics returns 0):
   it is excluded from both means and named in ``excluded``.
+* Beside AP, :func:`positive_rates` gives each attribute's share of positive labels: on real data
+  some "visible" bits are almost always 1 (DESIGN.md section 5), and an AP near that rate says little.
 """
 
 from __future__ import annotations
@@ -77,3 +79,13 @@ def average_by_video(ids: list[str], *per_clip: torch.Tensor) -> tuple[list[str]
         sums.index_add_(0, index, tensor.double())
         averaged.append((sums / counts.view(-1, *([1] * (tensor.dim() - 1)))).to(tensor.dtype))
     return list(order), averaged
+
+
+def positive_rates(target: torch.Tensor, names: list[str]) -> dict[str, float]:
+    """Share of the rows (videos) of 0/1 ``target`` (N, P) that are positive, per attribute name."""
+    if len(names) != target.shape[1]:
+        raise ValueError(f"{len(names)} attribute names for {target.shape[1]} attributes")
+    if target.shape[0] == 0:
+        return {name: float("nan") for name in names}
+    rates = (target.float() > 0.5).double().mean(dim=0).tolist()
+    return dict(zip(names, (float(r) for r in rates)))

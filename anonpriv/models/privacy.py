@@ -7,7 +7,7 @@ from torch import nn
 
 from anonpriv.models.registry import register_privacy_model
 from anonpriv.models.utility import Normalize
-from anonpriv.models.weights import load_local_weights
+from anonpriv.models.weights import create_timm_model, load_local_weights, timm_normalization
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -77,35 +77,37 @@ def timm_frames(
     frame_stride: int = 1,
     weights_file: str | None = None,
     model_kwargs: dict | None = None,
+    pretrained: bool | str = False,
 ) -> nn.Module:
-    """Any timm image model per frame (ResNets, ViTs, ...), ImageNet-normalised.
+    """Any timm image model per frame (ResNets, ViTs, ...).
 
-    ``weights_file``: local pretrained weights, loaded through timm's ``pretrained_cfg_overlay`` so
-    position embeddings are resampled and the classifier is replaced.
+    ``weights_file``: local pretrained weights (never downloaded), loaded through timm's
+    ``pretrained_cfg_overlay`` so position embeddings are resampled and the classifier is replaced;
+    name the tag the file was trained as in ``model_name`` (``vit_base_patch16_224.augreg_in21k_ft_in1k``).
+    ``pretrained``: ``true`` downloads ``model_name``'s weights through timm's own cache, a string
+    those of that timm name (``hf-hub:...`` from the Hugging Face Hub). With weights loaded the
+    frames are normalised with the statistics in the weights' ``pretrained_cfg``; without, with
+    ImageNet's.
     """
-    import timm
-
     kwargs = dict(model_kwargs or {})
-    if weights_file:
-        model = timm.create_model(
-            model_name, pretrained=True, pretrained_cfg_overlay=dict(file=str(weights_file)),
-            num_classes=num_attributes, **kwargs,
-        )
-    else:
-        model = timm.create_model(model_name, pretrained=False, num_classes=num_attributes, **kwargs)
-    return PerFrameClassifier(model, frame_stride, Normalize(_IMAGENET_MEAN, _IMAGENET_STD))
+    model = create_timm_model(model_name, pretrained=pretrained, weights_file=weights_file,
+                              num_classes=num_attributes, **kwargs)
+    mean, std = timm_normalization(model) if (weights_file or pretrained) else (_IMAGENET_MEAN, _IMAGENET_STD)
+    return PerFrameClassifier(model, frame_stride, Normalize(mean, std))
 
 
 @register_privacy_model
-def resnet18(num_attributes: int, frame_stride: int = 1, weights_file: str | None = None) -> nn.Module:
-    """timm ResNet-18 per frame."""
-    return timm_frames(num_attributes, "resnet18", frame_stride, weights_file)
+def resnet18(num_attributes: int, frame_stride: int = 1, weights_file: str | None = None,
+             pretrained: bool | str = False) -> nn.Module:
+    """timm ResNet-18 per frame (``weights_file`` / ``pretrained``: see :func:`timm_frames`)."""
+    return timm_frames(num_attributes, "resnet18", frame_stride, weights_file, pretrained=pretrained)
 
 
 @register_privacy_model
-def resnet50(num_attributes: int, frame_stride: int = 1, weights_file: str | None = None) -> nn.Module:
-    """timm ResNet-50 per frame (the paper's attacker)."""
-    return timm_frames(num_attributes, "resnet50", frame_stride, weights_file)
+def resnet50(num_attributes: int, frame_stride: int = 1, weights_file: str | None = None,
+             pretrained: bool | str = False) -> nn.Module:
+    """timm ResNet-50 per frame, the paper's attacker (``weights_file`` / ``pretrained``: see :func:`timm_frames`)."""
+    return timm_frames(num_attributes, "resnet50", frame_stride, weights_file, pretrained=pretrained)
 
 
 @register_privacy_model

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from anonpriv.models.registry import register_utility_model
-from anonpriv.models.weights import load_local_weights
+from anonpriv.models.weights import load_local_weights, load_torchvision_state_dict, torchvision_weights
 
 # Kinetics statistics used by torchvision's video models.
 _KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -72,9 +72,10 @@ def c3d_tiny(num_classes: int, width: int = 16, dropout: float = 0.1, motion: bo
 class TorchvisionVideoClassifier(nn.Module):
     """A torchvision video model with Kinetics normalisation in front."""
 
-    def __init__(self, backbone: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, mean: tuple[float, ...] = _KINETICS_MEAN,
+                 std: tuple[float, ...] = _KINETICS_STD) -> None:
         super().__init__()
-        self.normalize = Normalize(_KINETICS_MEAN, _KINETICS_STD)
+        self.normalize = Normalize(tuple(mean), tuple(std))
         self.backbone = backbone
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -82,15 +83,27 @@ class TorchvisionVideoClassifier(nn.Module):
 
 
 @register_utility_model
-def r3d_18(num_classes: int, weights_file: str | None = None) -> nn.Module:
+def r3d_18(num_classes: int, weights_file: str | None = None, pretrained: bool | str = False) -> nn.Module:
     """torchvision's R3D-18 (the literature's utility model at 16 x 112 x 112).
 
-    ``weights_file``: a local copy of Kinetics-400 weights (e.g. ``r3d_18-b3b3357e.pth``); the
-    classifier is replaced for ``num_classes``.
+    ``weights_file``: a local copy of Kinetics-400 weights (e.g. ``r3d_18-b3b3357e.pth``; never
+    downloaded). ``pretrained``: ``true`` (or a ``R3D_18_Weights`` name such as ``KINETICS400_V1``)
+    downloads them through torchvision's own cache (``$TORCH_HOME``); the input is then normalised
+    with those weights' statistics. Either way the classifier is replaced for ``num_classes``.
     """
+    from torchvision.models.video import R3D_18_Weights
     from torchvision.models.video import r3d_18 as tv_r3d_18
 
+    if weights_file and pretrained:
+        raise ValueError(f"both weights_file={weights_file!r} and pretrained={pretrained!r} are set: keep one.")
     backbone = tv_r3d_18(weights=None, num_classes=num_classes)
     if weights_file:
         load_local_weights(backbone, weights_file, skip_prefixes=("fc.",))
+    if pretrained:
+        weights = torchvision_weights(R3D_18_Weights, pretrained)
+        state = load_torchvision_state_dict(weights)
+        own = backbone.state_dict()
+        backbone.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+        preset = weights.transforms()
+        return TorchvisionVideoClassifier(backbone, tuple(preset.mean), tuple(preset.std))
     return TorchvisionVideoClassifier(backbone)

@@ -8,6 +8,10 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
+#: The tiny default's input normalisation of [0, 1] clips (2D timm weights bring their own).
+DEFAULT_MEAN = (0.5, 0.5, 0.5)
+DEFAULT_STD = (0.25, 0.25, 0.25)
+
 
 class TubeletEmbedding(nn.Module):
     """Non-overlapping ``t x p x p`` tubelets of a (B, C, T, H, W) clip -> tokens (B, N, D).
@@ -30,7 +34,7 @@ class TubeletEmbedding(nn.Module):
 
     def __init__(self, clip_shape: tuple[int, int, int], tubelet: tuple[int, int, int], embed_dim: int,
                  in_channels: int = 3, motion_channels: bool | str = False, stem: str = "linear", stem_width: int = 16,
-                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)) -> None:
+                 mean: tuple[float, ...] = DEFAULT_MEAN, std: tuple[float, ...] = DEFAULT_STD) -> None:
         super().__init__()
         T, H, W = clip_shape
         t, ph, pw = tubelet

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anonpriv.methods.base import AnonymizationMethod, LossTerms
-from anonpriv.methods.token_pruning.layers import dann_ramp
+from anonpriv.methods.token_pruning.layers import DEFAULT_MEAN, DEFAULT_STD, dann_ramp
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
 from anonpriv.methods.token_pruning.pretrain import load_pretrained, read_pretrained
 from anonpriv.methods.token_pruning.scoring import check_keep_ratio
@@ -118,7 +118,19 @@ class TokenPruningMethod(AnonymizationMethod):
         pretrained_file: weights to start from: a dual-CLS backbone written by ``anonpriv pretrain``
             (``anonpriv:NAME`` for a file shipped in ``anonpriv/weights``; its shape must match, its
             CLS heads load when the label names match), or local 2D ViT weights (see
-            :meth:`DualCLSTubeletViT.load_pretrained_vit`), with ``pretrained_model`` their timm name.
+            :meth:`DualCLSTubeletViT.load_pretrained_vit`), with ``pretrained_model`` their timm name
+            (a plain timm name, its tag naming the weights the file holds; a ``hf-hub:`` name is
+            refused with a local file, as timm would fetch from the Hub and ignore the file).
+            Never downloaded.
+        pretrained: 2D ViT weights by name through timm's own download and cache: ``true`` for
+            ``pretrained_model``'s, or a timm name (``vit_base_patch16_224.augreg_in21k_ft_in1k``;
+            ``hf-hub:org/name`` fetches config and weights from the Hugging Face Hub). ``false`` (the
+            default) downloads nothing. A failed download is a one-line error naming the fix (a
+            local ``pretrained_file``).
+        input_mean, input_std: the per-channel normalisation of the [0, 1] clip. ``null``: the
+            loaded 2D weights' own (their timm ``pretrained_cfg``), else 0.5 / 0.25 (the tiny
+            default). The values in use are recorded in the hyperparameters, so a checkpoint is
+            rebuilt at the same scale.
         clip_shape: linked from the DataModule; the ViT's position embeddings are sized from it.
     """
 
@@ -148,6 +160,9 @@ class TokenPruningMethod(AnonymizationMethod):
         attention_map_clips: int = 4,
         pretrained_file: str | None = None,
         pretrained_model: str = "vit_base_patch16_224",
+        pretrained: bool | str = False,
+        input_mean: list[float] | None = None,
+        input_std: list[float] | None = None,
         clip_shape: list[int] | None = None,
         num_actions: int = 2,
         num_privacy: int = 1,
@@ -166,16 +181,34 @@ class TokenPruningMethod(AnonymizationMethod):
             prune_blocks=tuple(prune_blocks), keep_ratio=keep_ratio, lambda_priv=lambda_priv,
             drop_path_rate=drop_path_rate, stem=stem, stem_width=stem_width, motion_channels=motion_channels,
         )
+        if pretrained_file and pretrained:
+            raise ValueError(f"both pretrained_file={pretrained_file!r} and pretrained={pretrained!r} are set: keep "
+                             "one (a local file, or 2D ViT weights downloaded by name).")
         report = None
         ours = read_pretrained(pretrained_file) if pretrained_file else None
         if ours is not None:  # our own dual-CLS backbone from `anonpriv pretrain` (the shipped `anonpriv:NAME` files)
             report = load_pretrained(vit, ours, kwargs.get("action_names"), kwargs.get("privacy_names"))
-        elif pretrained_file:
-            report = vit.load_pretrained_vit(pretrained_file, pretrained_model)
+        elif pretrained_file or pretrained:
+            report = vit.load_pretrained_vit(pretrained_file or None, pretrained_model, pretrained=pretrained)
+        loaded_scale = report is not None and "mean" in report  # 2D timm weights: their pretrained_cfg's
+        for name, value in (("input_mean", input_mean), ("input_std", input_std)):
+            if value is not None and len(value) != vit.embed.mean.numel():
+                raise ValueError(f"{name}={list(value)} needs one value per input channel ({vit.embed.mean.numel()}).")
+        if input_std is not None and min(input_std) <= 0:
+            raise ValueError(f"input_std={list(input_std)} must be positive.")
+        if input_mean is not None or input_std is not None:
+            vit.set_input_normalization(
+                input_mean if input_mean is not None else (report["mean"] if loaded_scale else DEFAULT_MEAN),
+                input_std if input_std is not None else (report["std"] if loaded_scale else DEFAULT_STD),
+            )
         anonymizer = TokenPruningAnonymizer(vit, straight_through=straight_through, temperature=mask_temperature)
         super().__init__(anonymizer=anonymizer, clip_shape=shape, num_actions=num_actions,
                          num_privacy=num_privacy, **kwargs)
         self.pretrained_report: dict | None = report
+        if loaded_scale:
+            # Record the scale in use, so a checkpoint rebuilt without its weights source keeps it.
+            self.hparams["input_mean"] = [float(v) for v in (input_mean if input_mean is not None else report["mean"])]
+            self.hparams["input_std"] = [float(v) for v in (input_std if input_std is not None else report["std"])]
 
     @property
     def vit(self) -> DualCLSTubeletViT:

@@ -193,38 +193,53 @@ class DualCLSTubeletViT(nn.Module):
         return maps
 
     # -- pretrained weights --------------------------------------------------------------------
-    def load_pretrained_vit(self, weights_file: str | Path, timm_model: str = "vit_base_patch16_224") -> dict:
-        """Initialise from a local 2D ViT checkpoint through timm (nothing is downloaded).
+    def set_input_normalization(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        """The per-channel ``(x - mean) / std`` the tubelet embedding applies to the [0, 1] clip."""
+        self.embed.mean.copy_(torch.tensor(mean, dtype=self.embed.mean.dtype).view_as(self.embed.mean))
+        self.embed.std.copy_(torch.tensor(std, dtype=self.embed.std.dtype).view_as(self.embed.std))
 
-        timm reads the file (``pretrained_cfg_overlay=dict(file=...)``) into ``timm_model`` built with
-        this model's width, depth and heads; then the 2D patch kernel is repeated over the ``t``
-        frames of a tubelet and divided by ``t`` (motion-channel kernels start at zero), the spatial position embeddings are resampled to
-        the tubelet grid and repeated over its time slots, and both CLS tokens start from the
-        pretrained CLS token plus its position embedding. The two heads stay fresh.
+    def load_pretrained_vit(self, weights_file: str | Path | None = None, timm_model: str = "vit_base_patch16_224",
+                            pretrained: bool | str = False) -> dict:
+        """Initialise from 2D ViT weights through timm: a local file, or weights downloaded by name.
 
-        Returns a small report of what was loaded.
+        ``weights_file``: a local checkpoint of ``timm_model`` (never downloaded), read by timm through
+        ``pretrained_cfg_overlay=dict(file=...)``. ``pretrained``: ``True`` downloads ``timm_model``'s
+        weights through timm's own download and cache, a string those of that timm name (e.g.
+        ``vit_base_patch16_224.augreg_in21k_ft_in1k``, or ``hf-hub:org/name`` from the Hugging Face
+        Hub). timm builds the 2D model with this model's width, depth and heads; then the 2D patch
+        kernel is repeated over the ``t`` frames of a tubelet and divided by ``t`` (motion-channel
+        kernels start at zero), the spatial position embeddings are resampled to the tubelet grid and
+        repeated over its time slots, and both CLS tokens start from the pretrained CLS token plus its
+        position embedding. The two heads stay fresh.
+
+        The input normalisation becomes the one the weights were trained with (``mean`` / ``std`` of
+        their ``pretrained_cfg``: 0.5 / 0.5 for the AugReg ViTs, ImageNet's for DeiT), so the loaded
+        model sees clips at its pretraining scale.
+
+        Returns a small report of what was loaded (with the ``mean`` / ``std`` now in use).
         """
-        import timm
+        from anonpriv.models.weights import create_timm_model, timm_normalization
 
-        path = Path(weights_file)
-        if not path.is_file():
+        if weights_file is None and not pretrained:
+            raise ValueError("load_pretrained_vit needs a weights_file or pretrained (true or a timm name).")
+        if weights_file is not None and not Path(weights_file).is_file():
             raise FileNotFoundError(
-                f"pretrained ViT weights {str(path)!r} do not exist: pass a local .pth/.safetensors/.npz "
-                "file of a timm ViT (weights are never downloaded)."
+                f"pretrained ViT weights {str(weights_file)!r} do not exist: pass a local .pth/.safetensors/.npz "
+                "file of a timm ViT (a file is never downloaded; pretrained: true downloads by name)."
             )
         t, ph, pw = self.embed.tubelet
         if ph != pw:
             raise ValueError(f"loading 2D ViT weights needs square tubelets (t, p, p), got {self.embed.tubelet}")
+        if not isinstance(self.embed.stem, nn.Identity):
+            raise ValueError("2D ViT weights load into the paper's linear tubelet embedding: build with stem='linear'.")
         _, gh, gw = self.grid
         dim = self.pos_embed.shape[-1]
-        vit = timm.create_model(
-            timm_model, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), num_classes=0,
-            img_size=(gh * ph, gw * pw), patch_size=ph, embed_dim=dim, depth=len(self.blocks),
+        vit = create_timm_model(
+            timm_model, pretrained=pretrained, weights_file=weights_file, file_option="pretrained_file",
+            num_classes=0, img_size=(gh * ph, gw * pw), patch_size=ph, embed_dim=dim, depth=len(self.blocks),
             num_heads=self.blocks[0].attn.num_heads, mlp_ratio=self.blocks[0].mlp.fc1.out_features / dim,
             qkv_bias=True,
         )
-        if not isinstance(self.embed.stem, nn.Identity):
-            raise ValueError("2D ViT weights load into the paper's linear tubelet embedding: build with stem='linear'.")
         with torch.no_grad():
             kernel = vit.patch_embed.proj.weight  # (D, C, p, p)
             weight = self.embed.proj.weight  # (D, C or 2C with motion channels, t, p, p)
@@ -241,4 +256,8 @@ class DualCLSTubeletViT(nn.Module):
             self.priv_cls.copy_(cls)
             self.blocks.load_state_dict(vit.blocks.state_dict(), strict=True)
             self.norm.load_state_dict(vit.norm.state_dict())
-        return {"file": str(path), "timm_model": timm_model, "blocks": len(self.blocks)}
+            mean, std = timm_normalization(vit)
+            self.set_input_normalization(mean, std)
+        source = str(weights_file) if weights_file is not None else (pretrained if isinstance(pretrained, str) else timm_model)
+        return {"file": str(weights_file) if weights_file is not None else None, "timm_model": timm_model,
+                "source": source, "blocks": len(self.blocks), "mean": list(mean), "std": list(std)}
