@@ -180,7 +180,8 @@ class PAHMDB51Source(HMDB51Source):
         else:
             lists = {role: [(r, a) for (r, a, marked), labelled in zip(entries, in_pa) if labelled and marked == role]
                      for role in ("train", "test")}
-            self.unused = [video_id_of(r) for (r, _, marked), labelled in zip(entries, in_pa) if labelled and not marked]
+            self.unused = [video_id_of(r) for (r, _, marked), labelled in zip(entries, in_pa)
+                           if labelled and not marked]
             if self.unused:
                 warnings.warn(
                     f"PA-HMDB51 per_split protocol, HMDB51 split {self.split}: {len(self.unused)} PA-HMDB51 videos are "

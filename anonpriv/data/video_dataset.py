@@ -281,9 +281,10 @@ class VideoFolderSource(VideoSource, abc.ABC):
         listed_keys = {video_key(v) for v in all_listed}
         listed_names = {k.rsplit("/", 1)[-1] for k in listed_keys}
         label_files = {id(file): file for file in split_labels.values()}.values()
-        self.skipped["unknown_labels"] = sorted(
-            {k for file in label_files for k in file.values if k not in listed_keys and ("/" in k or k not in listed_names)}
-        )
+        self.skipped["unknown_labels"] = sorted({
+            k for file in label_files for k in file.values
+            if k not in listed_keys and ("/" in k or k not in listed_names)
+        })
         self._report()
 
     # -- what subclasses provide --------------------------------------------------------------
