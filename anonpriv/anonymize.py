@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import os
 import queue
 import sys
@@ -57,13 +58,11 @@ import time
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
-import torch
-import torch.nn.functional as F
 import yaml
-from tqdm.auto import tqdm
 
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
@@ -79,6 +78,9 @@ from anonpriv.data.video_io import (
     probe_video,
     truncation,
 )
+
+if TYPE_CHECKING:  # imported where used, so that `anonpriv anonymize --help` needs no torch
+    import torch
 
 DEFAULT_CLIP_FRAMES = 16
 MASK_SUFFIX = ".masks.npz"
@@ -163,6 +165,20 @@ class OutputLayout:
         return self.clip_frames - self.output_frames
 
 
+# torch is imported where it is used, so that `anonpriv anonymize --help` answers without it.
+def _inference_mode(function):
+    """``@torch.inference_mode()`` that imports torch when ``function`` is first called."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        with torch.inference_mode():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 class SlidingClipAnonymizer:
     """Anonymizes whole videos of any size and length with a method trained on fixed-size clips.
 
@@ -176,6 +192,8 @@ class SlidingClipAnonymizer:
 
     def __init__(self, method, clip_frames: int | None = None, clip_size: tuple[int, int] | None = None,
                  batch_size: int = 4, device: str | torch.device = "cpu") -> None:
+        import torch
+
         shape = getattr(method, "clip_shape", None)
         self.method = method
         self.clip_frames = int(clip_frames or (shape[0] if shape else DEFAULT_CLIP_FRAMES))
@@ -186,8 +204,10 @@ class SlidingClipAnonymizer:
         self.device = torch.device(device)
         self.layout = self._probe_layout()
 
-    @torch.inference_mode()
+    @_inference_mode
     def _probe_layout(self) -> OutputLayout:
+        import torch
+
         height, width = self.clip_size or (64, 64)
         dummy = torch.zeros(1, 3, self.clip_frames, height, width, device=self.device)
         out = self.method.anonymizer_outputs(dummy)
@@ -214,10 +234,12 @@ class SlidingClipAnonymizer:
         if pending > 0:
             yield buffer + [buffer[-1]] * (window - len(buffer)), pending
 
-    @torch.inference_mode()
+    @_inference_mode
     def run_batch(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """uint8 windows ``(B, T, h, w, 3)`` -> uint8 outputs ``(B, T_out, h, w, 3)`` for the last
         ``T_out`` frames of each window, and the ``tubelet_mask`` (B, ...) when the method has one."""
+        import torch
+
         frames = torch.from_numpy(windows).to(self.device, non_blocking=True)  # (B, T, h, w, 3) uint8
         batch, clip_frames, height, width, _ = frames.shape
         video = frames.permute(0, 4, 1, 2, 3).float().div_(255.0)  # (B, 3, T, h, w)
@@ -267,6 +289,8 @@ def _stack_windows(windows: list[list[np.ndarray]]) -> np.ndarray:
 
 def _resize_clips(video: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     """Resize every frame of ``(B, C, T, h, w)`` to ``size``."""
+    import torch.nn.functional as F
+
     batch, channels, frames, height, width = video.shape
     flat = video.transpose(1, 2).reshape(batch * frames, channels, height, width)
     if mode == "bilinear":
@@ -474,7 +498,7 @@ class VideoResult:
 
 
 def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteOptions,
-                    progress: tqdm | None = None, allow_truncated: bool = False,
+                    progress: FolderProgress | None = None, allow_truncated: bool = False,
                     info: VideoInfo | None = None) -> VideoResult:
     """Anonymize one video into ``job.output`` (and ``job.masks``).
 
@@ -488,7 +512,7 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
     if info is None:
         info = probe_video(job.source, check_complete=not allow_truncated)
     if options.copy_audio and not info.has_audio:
-        tqdm.write(f"anonpriv anonymize: {job.source.name} has no audio track to copy.", file=sys.stderr)
+        _note(f"anonpriv anonymize: {job.source.name} has no audio track to copy.")
     temporary = _temporary(job.output)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     audit: list = []
@@ -581,6 +605,66 @@ def _save_masks(path: Path, audit: list, anonymizer: SlidingClipAnonymizer, info
     os.replace(temporary, path)
 
 
+# -- progress ------------------------------------------------------------------------------------
+class FolderProgress:
+    """One progress bar for a whole run (a folder or a single file): videos done of the total,
+    frames done of the total, frames/s and the time left, e.g.
+    ``2/5 videos (walk.mp4):  41%|████      | 1230/3000 frames [00:12<00:17, 101.3 frames/s]``.
+
+    The bar is drawn on stderr only when stderr is a terminal (``enabled=None``): in a log file or a
+    pipe it stays quiet and the command prints only its start and summary lines. ``update(n)`` counts
+    frames of the current video; ``finish_video(frames)`` sets the count to what the video's header
+    announced, so that a failed or miscounted video does not leave the total off.
+    """
+
+    def __init__(self, videos: int, frames: int, enabled: bool | None = None, file=None) -> None:
+        from tqdm.auto import tqdm
+
+        self.videos, self.done, self.frames = videos, 0, 0
+        self._before, self._name = 0, ""
+        self._bar = tqdm(total=frames, unit=" frames", dynamic_ncols=True, file=file or sys.stderr,
+                         disable=None if enabled is None else not enabled, leave=True,
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames "
+                                    "[{elapsed}<{remaining}, {rate_fmt}]")
+        self._describe()
+
+    def _describe(self) -> None:
+        name = f" ({self._name})" if self._name else ""
+        self._bar.set_description_str(f"{self.done}/{self.videos} videos{name}", refresh=False)
+
+    def start_video(self, name: str) -> None:
+        self._before, self._name = self.frames, name
+        self._describe()
+        self._bar.refresh()
+
+    def update(self, frames: int) -> None:
+        self.frames += frames
+        self._bar.update(frames)
+
+    def finish_video(self, frames: int) -> None:
+        self.done += 1
+        self.frames = self._bar.n = self._before + frames
+        self._name = ""
+        self._describe()
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> FolderProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _note(message: str) -> None:
+    """Print a line to stderr without breaking a progress bar that is being drawn."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
 # -- the command ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -638,6 +722,8 @@ def intra_op_threads(count: int | None) -> Iterator[None]:
     if count is None:
         yield
         return
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
@@ -648,6 +734,8 @@ def intra_op_threads(count: int | None) -> Iterator[None]:
 
 def _device(name: str) -> str:
     """``--device`` checked: a device PyTorch knows and this machine has."""
+    import torch
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -710,6 +798,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     device = _device(args.device)
     if args.threads is not None and args.threads < 1:
         raise AnonymizeError(f"--threads {args.threads} must be at least 1.")
@@ -719,6 +809,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, device: str) -> int:
+    import torch
+
     if not codec_available(args.codec):
         raise AnonymizeError(f"--codec {args.codec}: not available in this PyAV build; try libx264, mpeg4 or ffv1.")
     method = load_anonymizer(args.method, args.checkpoint, parse_method_args(args.method_arg), args.clip_shape, device)
@@ -753,10 +845,9 @@ def _run(args: argparse.Namespace, device: str) -> int:
     print(f"anonpriv anonymize: {len(probed)} video(s) to write, {already} already done; "
           f"{type(method).__name__} on {where}, clips of {shape}", file=sys.stderr)
     frames_done, written, start, kept = 0, 0, time.perf_counter(), []
-    with tqdm(total=sum(info.num_frames for info in probed.values()), unit="frame", dynamic_ncols=True) as progress:
+    with FolderProgress(len(probed), sum(info.num_frames for info in probed.values())) as progress:
         for job, info in probed.items():
-            progress.set_description(job.source.name)
-            before = progress.n
+            progress.start_video(job.source.name)
             try:
                 result = anonymize_video(job, anonymizer, options, progress, allow_truncated=args.allow_truncated,
                                          info=info)
@@ -765,13 +856,12 @@ def _run(args: argparse.Namespace, device: str) -> int:
                 if result.truncated:
                     kept.append(f"{job.source}: {result.truncated}; kept {result.frames} frames as {result.output}")
                 for note in result.notes:
-                    tqdm.write(f"anonpriv anonymize: {job.source.name}: {note}.", file=sys.stderr)
+                    _note(f"anonpriv anonymize: {job.source.name}: {note}.")
             except (VideoReadError, VideoWriteError) as error:
                 if args.on_error == "raise":
                     raise
                 failures.append(f"{job.source}: {error}")
-            progress.n = before + info.num_frames  # headers may miscount by a frame or two
-            progress.refresh()
+            progress.finish_video(info.num_frames)  # headers may miscount by a frame or two
     elapsed = time.perf_counter() - start
     rate = frames_done / elapsed if elapsed > 0 else 0.0
     print(f"anonpriv anonymize: wrote {written} video(s) ({frames_done} frames, "

@@ -15,6 +15,10 @@ Three conveniences on top of LightningCLI:
   (``baselines.RawBaseline`` -> ``raw``), so every method's runs land in ``runs/<method>/version_N``;
 * ``--ckpt_path last`` picks the newest ``last.ckpt`` under that folder, so ``anonpriv test`` can
   follow ``anonpriv fit`` without copying paths around.
+
+Importing this module is cheap: Lightning, the DataModule and the methods are imported when a
+Lightning subcommand runs (or :class:`AnonprivCLI` is first used), so ``anonpriv anonymize`` and
+``anonpriv --help`` never import them.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ import re
 import sys
 from pathlib import Path
 
-from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
-
-from anonpriv.data import VideoPrivacyDataModule
-from anonpriv.methods import AnonymizationMethod
-from anonpriv.metrics import PrivacyUtilityMetrics
+#: The subcommands of ``anonpriv`` and their one-line summaries (``anonpriv --help``).
+SUBCOMMANDS = {
+    "fit": "train a method (LightningCLI: --config, --model, --data, --trainer ...)",
+    "validate": "one evaluation epoch over the validation set (LightningCLI)",
+    "test": "one evaluation epoch over the test set (LightningCLI; --ckpt_path last picks the newest run)",
+    "predict": "run inference on the data (LightningCLI)",
+    "pretrain": "pretrain the token-pruning method's dual-CLS ViT and export its weights",
+    "anonymize": "write anonymized copies of video files with a trained or a training-free method",
+}
 
 
 def method_short_name(class_path: str) -> str:
@@ -61,6 +68,8 @@ def newest_last_checkpoint(run_root: Path) -> Path:
 def add_shared_arguments(parser, model_key: str) -> None:
     """The shared metrics callback, and the label space and clip shape linked from the DataModule
     into the model's ``model_key`` (``model.init_args`` for a class_path model, else ``model``)."""
+    from anonpriv.metrics import PrivacyUtilityMetrics
+
     parser.add_lightning_class_args(PrivacyUtilityMetrics, "metrics")
     for name in ("num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape"):
         parser.link_arguments(f"data.{name}", f"{model_key}.{name}", apply_on="instantiate")
@@ -78,59 +87,82 @@ class MarksConfigurationErrors:
             raise
 
 
-class AnonprivCLI(MarksConfigurationErrors, LightningCLI):
-    """LightningCLI with the shared DataModule, the shared metrics callback and label-space links.
+def _anonpriv_cli() -> type:
+    """:class:`AnonprivCLI`, defined on the first call (a LightningCLI subclass: importing Lightning
+    is the cost)."""
+    if "AnonprivCLI" in globals():
+        return globals()["AnonprivCLI"]
+    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.loggers import TensorBoardLogger
 
-    Any subclass of :class:`AnonymizationMethod` is chosen with ``model.class_path``.
-    """
+    from anonpriv.data import VideoPrivacyDataModule
+    from anonpriv.methods import AnonymizationMethod
 
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("subclass_mode_model", True)
-        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        kwargs.setdefault("auto_configure_optimizers", False)
-        kwargs.setdefault("seed_everything_default", 0)
-        super().__init__(AnonymizationMethod, VideoPrivacyDataModule, *args, **kwargs)
+    class AnonprivCLI(MarksConfigurationErrors, LightningCLI):
+        """LightningCLI with the shared DataModule, the shared metrics callback and label-space links.
 
-    def add_arguments_to_parser(self, parser) -> None:
-        add_shared_arguments(parser, "model.init_args")
+        Any subclass of :class:`AnonymizationMethod` is chosen with ``model.class_path``.
+        """
 
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        logger = config.trainer.get("logger")
-        init_args = getattr(logger, "init_args", None) if logger is not None and not isinstance(logger, bool) else None
-        if init_args is not None and init_args.get("name") == "auto":
-            init_args.name = method_short_name(config.model.class_path)
+        def __init__(self, *args, **kwargs) -> None:
+            kwargs.setdefault("subclass_mode_model", True)
+            kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+            kwargs.setdefault("auto_configure_optimizers", False)
+            kwargs.setdefault("seed_everything_default", 0)
+            super().__init__(AnonymizationMethod, VideoPrivacyDataModule, *args, **kwargs)
 
-    def _resolve_last_checkpoint(self) -> None:
-        try:
-            self._resolve_last_checkpoint_path()
-        except CONFIGURATION_ERRORS as error:
-            _mark_configuration_error(error)
-            raise
+        def add_arguments_to_parser(self, parser) -> None:
+            add_shared_arguments(parser, "model.init_args")
 
-    def _resolve_last_checkpoint_path(self) -> None:
-        config = self.config_init[self.subcommand]
-        if config.get("ckpt_path") != "last":
-            return
-        logger = self.trainer.logger
-        if isinstance(logger, TensorBoardLogger):
-            run_root = Path(logger.root_dir)
-        else:
-            run_root = Path(self.trainer.default_root_dir)
-        config["ckpt_path"] = str(newest_last_checkpoint(run_root))
-        print(f"anonpriv: --ckpt_path last -> {config['ckpt_path']}", file=sys.stderr)
+        def before_instantiate_classes(self) -> None:
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            logger = config.trainer.get("logger")
+            init_args = getattr(logger, "init_args", None) if logger is not None and not isinstance(logger, bool) else None
+            if init_args is not None and init_args.get("name") == "auto":
+                init_args.name = method_short_name(config.model.class_path)
 
-    def before_fit(self) -> None:
-        self._resolve_last_checkpoint()
+        def _resolve_last_checkpoint(self) -> None:
+            try:
+                self._resolve_last_checkpoint_path()
+            except CONFIGURATION_ERRORS as error:
+                _mark_configuration_error(error)
+                raise
 
-    def before_validate(self) -> None:
-        self._resolve_last_checkpoint()
+        def _resolve_last_checkpoint_path(self) -> None:
+            config = self.config_init[self.subcommand]
+            if config.get("ckpt_path") != "last":
+                return
+            logger = self.trainer.logger
+            if isinstance(logger, TensorBoardLogger):
+                run_root = Path(logger.root_dir)
+            else:
+                run_root = Path(self.trainer.default_root_dir)
+            config["ckpt_path"] = str(newest_last_checkpoint(run_root))
+            print(f"anonpriv: --ckpt_path last -> {config['ckpt_path']}", file=sys.stderr)
 
-    def before_test(self) -> None:
-        self._resolve_last_checkpoint()
+        def before_fit(self) -> None:
+            self._resolve_last_checkpoint()
 
-    def before_predict(self) -> None:
-        self._resolve_last_checkpoint()
+        def before_validate(self) -> None:
+            self._resolve_last_checkpoint()
+
+        def before_test(self) -> None:
+            self._resolve_last_checkpoint()
+
+        def before_predict(self) -> None:
+            self._resolve_last_checkpoint()
+
+    AnonprivCLI.__module__, AnonprivCLI.__qualname__ = __name__, "AnonprivCLI"
+    globals()["AnonprivCLI"] = AnonprivCLI
+    return AnonprivCLI
+
+
+def __getattr__(name: str):
+    """``AnonprivCLI`` is defined on first use (PEP 562), so that importing this module for
+    ``anonpriv anonymize`` or ``anonpriv --help`` does not import Lightning."""
+    if name == "AnonprivCLI":
+        return _anonpriv_cli()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _own_message(message: str) -> str:
@@ -144,9 +176,28 @@ def _own_message(message: str) -> str:
     return own[0] if own else message
 
 
+def overview() -> str:
+    """What ``anonpriv --help`` prints: the subcommands, each with its own ``--help``."""
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"usage: anonpriv {{{','.join(SUBCOMMANDS)}}} ...", "",
+             "Privacy-preserving video action recognition: train, evaluate and apply anonymizers.", "",
+             "subcommands (`anonpriv SUBCOMMAND --help` lists each one's options):"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in SUBCOMMANDS.items()]
+    lines += ["", "The Lightning subcommands also take -c/--config FILE and --print_config before the subcommand;",
+              "--debug (or ANONPRIV_DEBUG=1) shows tracebacks instead of one-line errors."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "anonymize":  # its own parser: anonymize video files (anonpriv/anonymize.py)
+    if not args or args[0] in ("-h", "--help"):  # answered here: no need to import Lightning
+        if args:
+            print(overview())
+            raise SystemExit(0)
+        print(overview().split("\n\n")[0] + "\nanonpriv: error: give a subcommand "
+              f"({', '.join(SUBCOMMANDS)}); `anonpriv --help` describes them.", file=sys.stderr)
+        raise SystemExit(2)
+    if args[0] == "anonymize":  # its own parser: anonymize video files (anonpriv/anonymize.py)
         from anonpriv.anonymize import main as anonymize_main
 
         raise SystemExit(anonymize_main(list(args[1:])))
@@ -160,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
 
             PretrainCLI(args=["fit", *clean[1:]])
         else:
-            AnonprivCLI(args=None if argv is None else clean)
+            _anonpriv_cli()(args=None if argv is None else clean)
     except CONFIGURATION_ERRORS as error:
         if debug or not getattr(error, "anonpriv_configuration_error", False):
             raise

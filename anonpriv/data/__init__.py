@@ -1,30 +1,47 @@
-"""Data: dataset sources (synthetic built in, real videos from disk) and the shared DataModule."""
+"""Data: dataset sources (synthetic built in, real videos from disk) and the shared DataModule.
 
-from anonpriv.data.datamodule import VideoPrivacyDataModule
-from anonpriv.data.hmdb51 import HMDB51Source
-from anonpriv.data.privacy_labels import PrivacyLabelError, PrivacyLabels, load_privacy_labels
-from anonpriv.data.sources import ClipDataset, LabelSubset, SyntheticSource, VideoSource
-from anonpriv.data.synthetic import ACTION_NAMES, PRIVACY_ATTRIBUTES, SyntheticClipGenerator
-from anonpriv.data.ucf101 import UCF101Source
-from anonpriv.data.video_dataset import DatasetError, SkippedVideosWarning, VideoFolderSource
-from anonpriv.data.video_io import VideoReadError
+The names below are imported on first use (PEP 562), so that ``import anonpriv.data.video_io``
+(all that ``anonpriv anonymize`` needs) does not import the DataModule and, through it, Lightning.
+``from anonpriv.data import VideoPrivacyDataModule`` works as before.
+"""
 
-__all__ = [
-    "ACTION_NAMES",
-    "PRIVACY_ATTRIBUTES",
-    "ClipDataset",
-    "DatasetError",
-    "HMDB51Source",
-    "LabelSubset",
-    "PrivacyLabelError",
-    "PrivacyLabels",
-    "SkippedVideosWarning",
-    "SyntheticClipGenerator",
-    "SyntheticSource",
-    "UCF101Source",
-    "VideoFolderSource",
-    "VideoPrivacyDataModule",
-    "VideoReadError",
-    "VideoSource",
-    "load_privacy_labels",
-]
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "VideoPrivacyDataModule": "datamodule",
+    "HMDB51Source": "hmdb51",
+    "PrivacyLabelError": "privacy_labels",
+    "PrivacyLabels": "privacy_labels",
+    "load_privacy_labels": "privacy_labels",
+    "ClipDataset": "sources",
+    "LabelSubset": "sources",
+    "SyntheticSource": "sources",
+    "VideoSource": "sources",
+    "ACTION_NAMES": "synthetic",
+    "PRIVACY_ATTRIBUTES": "synthetic",
+    "SyntheticClipGenerator": "synthetic",
+    "UCF101Source": "ucf101",
+    "DatasetError": "video_dataset",
+    "SkippedVideosWarning": "video_dataset",
+    "VideoFolderSource": "video_dataset",
+    "VideoReadError": "video_io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # The first name asked for imports every submodule above, as the eager package did (so that,
+    # e.g., jsonargparse knows every subclass); importing one submodule directly stays light.
+    for export, module in _EXPORTS.items():
+        globals()[export] = getattr(importlib.import_module(f"{__name__}.{module}"), export)
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,8 @@
-"""Every method by short name, and loading a trained method back from a checkpoint."""
+"""Every method by short name, and loading a trained method back from a checkpoint.
+
+Importing this module costs no more than torch: the method classes (LightningModules) and
+Lightning itself are imported when a method is built or loaded.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,19 @@ import contextlib
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 
-from anonpriv.methods.base import AnonymizationMethod
+if TYPE_CHECKING:
+    from anonpriv.methods.base import AnonymizationMethod
 
 # Short name -> class path. A new method adds one line here and one config in configs/method/.
 METHODS: dict[str, str] = {
     "raw": "baselines.RawBaseline",
     "blur": "baselines.BlurBaseline",
     "downsample": "baselines.DownsampleBaseline",
+    "face_blur": "baselines.face_blur.FaceBlurBaseline",
     "bdq": "baselines.BDQBaseline",
     "spact": "baselines.SPActBaseline",
     "token_pruning": "anonpriv.methods.token_pruning.TokenPruningMethod",
@@ -28,6 +34,8 @@ def method_class(name_or_class_path: str) -> type[AnonymizationMethod]:
     path = METHODS.get(name_or_class_path, name_or_class_path)
     if "." not in path:
         raise ValueError(f"unknown method {name_or_class_path!r}: registered ones are {sorted(METHODS)}.")
+    from anonpriv.methods.base import AnonymizationMethod
+
     module_name, _, class_name = path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, AnonymizationMethod)):
@@ -41,6 +49,8 @@ def _own_hyperparameters() -> Iterator[None]:
     construction: LightningCLI hands the module *it* builds (e.g. the evaluation protocol, which
     builds or loads a method) its config through a context variable, which ``save_hyperparameters``
     of any nested LightningModule would otherwise take as its own."""
+    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+
     token = _given_hyperparameters.set(None)
     try:
         yield
