@@ -33,6 +33,8 @@ How a video is processed (:class:`SlidingClipAnonymizer`):
   method returns it per clip, ``window_start`` (first input frame of each window; negative means
   padding with the first frame), ``output_range`` (windows, 2: the frames ``[start, end)`` each
   window wrote), plus ``clip_frames``, ``fps``, ``num_frames``, ``width``, ``height``.
+* With ``--face-audit``, each input and output is checked for faces afterwards (frames with a face
+  before and after, ``<output>.faces.json`` per video and a summary; :mod:`anonpriv.face_audit`).
 
 Resuming: outputs are written under a temporary name and renamed when complete, so a file at the
 output path is always finished; a rerun skips inputs whose outputs (and audit files, when asked)
@@ -697,6 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--copy-audio", action="store_true", help="copy the input's audio track")
     parser.add_argument("--save-masks", action="store_true",
                         help="write <output>.masks.npz with the kept-tubelet mask of every clip")
+    parser.add_argument("--face-audit", action="store_true",
+                        help="count frames with a face before and after (CenterFace; pip install 'anonpriv[faces]'): "
+                             "<output>.faces.json per video and a summary")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at an unreadable video, or skip it and list it at the end")
@@ -817,6 +822,12 @@ def _run(args: argparse.Namespace, device: str) -> int:
     anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
     if args.save_masks and not anonymizer.layout.has_tubelet_mask:
         raise AnonymizeError(f"--save-masks: {type(method).__name__} returns no tubelet_mask to audit; drop the flag.")
+    if args.face_audit:  # the detector is an optional extra: refuse before writing anything
+        from anonpriv.faces import FacesExtraMissing, require_faces
+        try:
+            require_faces()
+        except FacesExtraMissing as error:
+            raise AnonymizeError(f"--face-audit: {error}") from error
     options = WriteOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate, pix_fmt=args.pix_fmt,
                            codec_options={k: str(v) for k, v in parse_method_args(args.codec_option).items()},
                            copy_audio=args.copy_audio)
@@ -869,6 +880,9 @@ def _run(args: argparse.Namespace, device: str) -> int:
     if kept:
         print(f"anonpriv anonymize: {len(kept)} input(s) end early (--allow-truncated kept what they hold; a rerun "
               "redoes them):\n  " + "\n  ".join(kept), file=sys.stderr)
+    if args.face_audit:  # frames with a face before and after, per video (anonpriv/face_audit.py)
+        from anonpriv.face_audit import audit_outputs
+        audit_outputs([(job.source, job.output) for job in jobs if job.output.is_file()])
     if failures:
         print(f"anonpriv anonymize: {len(failures)} video(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
