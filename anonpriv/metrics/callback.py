@@ -110,35 +110,7 @@ class PrivacyUtilityMetrics(pl.Callback):
         }
         parts: list = [None] * torch.distributed.get_world_size()
         torch.distributed.all_gather_object(parts, payload)
-        parts = [p for p in parts if p["ids"]]
-        merged = _Buffer()
-        merged.gathered = True
-        self._buffers[stage] = merged
-        if not parts:
-            return
-        names = list(parts[0]["privacy_probs"])
-        rows = [(part, row) for part in parts for row in range(len(part["ids"]))]
-        if all(part["keys"] is not None for part in parts):
-            chosen: dict[tuple[int, int], tuple[dict, int]] = {}
-            consistent = True
-            for part, row in rows:
-                key = part["keys"][row]
-                if key in chosen:
-                    first, first_row = chosen[key]
-                    consistent &= first["ids"][first_row] == part["ids"][row]
-                else:
-                    chosen[key] = (part, row)
-            if consistent:
-                rows = [chosen[key] for key in sorted(chosen)]  # dataset order, each clip once
-            else:
-                _warn_no_dedup("the same sampler index held different video ids on two ranks")
-        else:
-            _warn_no_dedup("the evaluation sampler's indices could not be matched to the collected clips")
-        merged.ids = [part["ids"][row] for part, row in rows]
-        for field in ("action_probs", "actions", "privacy"):
-            getattr(merged, field).append(torch.stack([part[field][row] for part, row in rows]))
-        for name in names:
-            merged.privacy_probs[name] = [torch.stack([part["privacy_probs"][name][row] for part, row in rows])]
+        self._buffers[stage] = merge_rank_payloads(parts)
 
     # -- computation ------------------------------------------------------------------------
     def compute(self, stage: str, privacy_names: list[str]) -> dict:
@@ -217,6 +189,45 @@ class PrivacyUtilityMetrics(pl.Callback):
         out_dir = self.results_dir or (trainer.log_dir if trainer.loggers else None)
         if out_dir and trainer.is_global_zero:
             write_results(results, Path(out_dir))
+
+
+def merge_rank_payloads(parts: list[dict]) -> _Buffer:
+    """One buffer from every rank's collected clips (``PrivacyUtilityMetrics._gather``'s payloads).
+
+    Each payload holds ``keys`` (the ``(dataloader_idx, dataset index)`` of every clip, or ``None``),
+    ``ids``, and the per-clip tensors. With keys on every rank, a clip seen on two ranks (the
+    padding ``DistributedSampler`` adds so every rank gets as many batches) is kept once, and the
+    clips come out in dataset order, as one process collects them. Without keys (or if a key names
+    two different videos) the clips are concatenated as they are, with a warning.
+    """
+    merged = _Buffer()
+    merged.gathered = True
+    parts = [p for p in parts if p["ids"]]
+    if not parts:
+        return merged
+    rows = [(part, row) for part in parts for row in range(len(part["ids"]))]
+    if all(part["keys"] is not None for part in parts):
+        chosen: dict[tuple[int, int], tuple[dict, int]] = {}
+        consistent = True
+        for part, row in rows:
+            key = tuple(part["keys"][row])
+            if key in chosen:
+                first, first_row = chosen[key]
+                consistent &= first["ids"][first_row] == part["ids"][row]
+            else:
+                chosen[key] = (part, row)
+        if consistent:
+            rows = [chosen[key] for key in sorted(chosen)]  # dataset order, each clip once
+        else:
+            _warn_no_dedup("the same sampler index held different video ids on two ranks")
+    else:
+        _warn_no_dedup("the evaluation sampler's indices could not be matched to the collected clips")
+    merged.ids = [part["ids"][row] for part, row in rows]
+    for field in ("action_probs", "actions", "privacy"):
+        getattr(merged, field).append(torch.stack([part[field][row] for part, row in rows]))
+    for name in parts[0]["privacy_probs"]:
+        merged.privacy_probs[name] = [torch.stack([part["privacy_probs"][name][row] for part, row in rows])]
+    return merged
 
 
 def _cat(chunks: list[torch.Tensor]) -> torch.Tensor | None:

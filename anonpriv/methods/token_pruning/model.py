@@ -103,7 +103,7 @@ class DualCLSTubeletViT(nn.Module):
         self.act_cls = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.priv_cls = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.embed.num_tubelets, embed_dim))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()  # cpu: also under torch.device("meta")
         self.blocks = nn.ModuleList(
             ScoringBlock(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r)
             for r in rates
