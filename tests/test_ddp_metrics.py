@@ -1,4 +1,5 @@
-"""Metrics under Lightning DDP: gathered across ranks, DistributedSampler padding dropped, one results file.
+"""The shared metrics callback's results: gathered across Lightning DDP ranks, DistributedSampler
+padding dropped, one results file; and each attribute's positive rate beside its AP.
 
 The end-to-end test runs ``anonpriv test`` of one checkpoint in one process and in two CPU processes
 (``strategy: ddp``, gloo) on a test set of 7 clips, which DistributedSampler pads to 8, and asks
@@ -17,13 +18,30 @@ import pytest
 import torch
 
 from anonpriv.cli import AnonprivCLI
-from anonpriv.metrics import PrivacyUtilityMetrics
-from anonpriv.metrics.callback import merge_rank_payloads
+from anonpriv.metrics import PrivacyUtilityMetrics, positive_rates
+from anonpriv.metrics.callback import merge_rank_payloads, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TINY_DATA = str(CONFIGS / "data" / "synthetic_tiny.yaml")
 NAMES = ["a", "b"]
+
+
+def test_results_report_each_attributes_positive_rate_over_videos(tmp_path):
+    # 3 videos of 2 clips: "a" is present in 2 of them, "b" in none (excluded from AP, rate 0).
+    cb = PrivacyUtilityMetrics()
+    labels = {"v0": [1.0, 0.0], "v1": [1.0, 0.0], "v2": [0.0, 0.0]}
+    for clip in range(2):
+        batch = {"id": list(labels), "action": torch.tensor([0, 1, 0]), "privacy": torch.tensor(list(labels.values()))}
+        outputs = {"action_logits": torch.randn(3, 2), "privacy_logits": torch.randn(3, 2)}
+        cb._collect("test", outputs, batch)
+    results = cb.compute("test", NAMES)
+    assert results["num_videos"] == 3 and results["num_clips"] == 6
+    assert results["positive_rate"] == pytest.approx({"a": 2 / 3, "b": 0.0})  # per video, not per clip
+    assert results["excluded_attributes"] == ["b"]
+    write_results(results, tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text())["positive_rate"] == pytest.approx({"a": 2 / 3, "b": 0.0})
+    assert positive_rates(torch.tensor([[1, 0], [1, 1], [0, 0], [1, 0]]), NAMES) == {"a": 0.75, "b": 0.25}
 
 
 def _payload(keys, ids, action_probs, actions, privacy, budget):

@@ -1,0 +1,163 @@
+"""The paper's setting (configs/token_pruning_paper.yaml and its method file).
+
+It parses with the paper's values (DESIGN.md section 3), every value names its source, the model it
+describes builds at ViT-B / 16 x 224 x 224 on the meta device with the paper's token counts per
+stage, its start goes through timm's download by name, and the whole config runs end to end offline
+(fast_dev_run, sizes shrunk, on the tiny synthetic data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from anonpriv.cli import AnonprivCLI
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PAPER = CONFIGS / "token_pruning_paper.yaml"
+METHOD = CONFIGS / "method" / "token_pruning_paper.yaml"
+TINY_DATA = str(CONFIGS / "data" / "synthetic_tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def printed() -> dict:
+    """``anonpriv fit --config configs/token_pruning_paper.yaml --print_config``, parsed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        AnonprivCLI(args=["fit", "--config", str(PAPER), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(out.getvalue())
+
+
+def test_print_config_shows_the_papers_values(printed):
+    model = printed["model"]["init_args"]
+    assert printed["model"]["class_path"] == "anonpriv.methods.token_pruning.TokenPruningMethod"
+    expected = {
+        "tubelet": [2, 16, 16], "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0,
+        "stem": "linear", "motion_channels": False,
+        "pretrained": True, "pretrained_model": "vit_base_patch16_224.augreg_in21k_ft_in1k", "pretrained_file": None,
+        "prune_blocks": [3, 6, 9], "keep_ratio": 0.9, "keep_ratio_start": 0.9, "lambda_priv": 0.5,
+        "privacy_cls_gradient": "reversal", "reversal_weight": 1.0, "stage_supervision": 0.0,
+        "straight_through": False, "adversarial_loss": "none", "act_cls_weight": 1.0, "priv_cls_weight": 1.0,
+        "optimizer": "adamw", "lr": 1e-4, "anonymizer_lr": 1e-4, "weight_decay": 0.05, "warmup_epochs": 5,
+        "schedule": "cosine",
+    }
+    assert {k: model[k] for k in expected} == expected
+    source = printed["data"]["source"]["init_args"]
+    assert (source["num_frames"], source["height"], source["width"], source["frame_stride"]) == (16, 224, 224, 2)
+    assert (source["test_clips"], source["test_crop"], list(source["train_crop_scale"])) == (5, 0.8, [0.6, 1.0])
+    assert printed["data"]["batch_size"] == 8
+    trainer = printed["trainer"]
+    assert (trainer["accelerator"], trainer["precision"], trainer["max_epochs"]) == ("gpu", "bf16-mixed", 80)
+
+
+def _value_lines(path: Path) -> list[str]:
+    """The lines of ``path`` that set a scalar or list value (not comments, mappings or class paths)."""
+    lines = []
+    for line in path.read_text().splitlines():
+        body = line.split("#", 1)[0].strip()
+        if re.match(r"^-?\s*[A-Za-z_]+:\s*\S", body) and not body.startswith(("class_path:", "- class_path:")):
+            lines.append(line)
+    return lines
+
+
+def test_every_paper_value_names_its_source():
+    method_lines = _value_lines(METHOD)
+    assert len(method_lines) > 30
+    for line in method_lines:
+        assert re.search(r"#.*(DESIGN \d|anonpriv)", line), f"no source for: {line.strip()}"
+    # The composite: every dataset, batch and training value the paper fixes quotes DESIGN.md.
+    paper = {line.split(":", 1)[0].strip(): line for line in _value_lines(PAPER)}
+    for key in ("num_frames", "frame_stride", "height", "width", "train_crop_scale", "test_clips", "test_crop",
+                "batch_size", "precision", "max_epochs"):
+        assert "# DESIGN 3" in paper[key], f"no DESIGN.md source for {key}"
+
+
+def _paper_kwargs(printed: dict) -> dict:
+    kwargs = dict(printed["model"]["init_args"])
+    kwargs.update(pretrained=False, clip_shape=[16, 224, 224], num_actions=101, num_privacy=5)
+    return kwargs
+
+
+def test_paper_model_builds_on_meta_with_the_papers_token_counts(printed):
+    import timm
+
+    from anonpriv.methods.token_pruning import TokenPruningMethod
+
+    with torch.device("meta"):
+        method = TokenPruningMethod(**_paper_kwargs(printed)).eval()
+        reference = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=0)
+    vit = method.vit
+    assert vit.grid == (8, 14, 14) and vit.num_tubelets == 1568  # 16x224x224 in 2x16x16 tubelets
+    assert vit.prune_blocks == (3, 6, 9)
+    assert vit.kept_count_schedule() == [1412, 1272, 1146]  # ceil(0.9 n) at each stage
+    # The transformer is ViT-B/16's, block for block.
+    for ours, theirs in zip(vit.blocks.state_dict().items(), reference.blocks.state_dict().items()):
+        assert ours[0] == theirs[0] and ours[1].shape == theirs[1].shape
+    assert len(vit.blocks) == 12 and vit.pos_embed.shape == (1, 1568, 768)
+
+    # Tokens that reach each pruning block's MLP: 2 CLS + kept + 1 fused token.
+    seen = []
+    for block in (3, 6, 9):
+        vit.blocks[block - 1].mlp.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
+    with torch.no_grad():
+        out = method.anonymizer_outputs(torch.empty(1, 3, 16, 224, 224, device="meta"))
+    assert seen == [2 + 1412 + 1, 2 + 1272 + 1, 2 + 1146 + 1]
+    assert out["tokens"].shape == (1, 1146 + 1, 768) and out["token_ids"].shape == (1, 1147)
+    assert out["tubelet_mask"].shape == (1, 8, 14, 14) and out["video"].shape == (1, 3, 16, 224, 224)
+    assert 1146 / 1568 == pytest.approx(0.73, abs=0.005)  # "about 73% of tubelets kept"
+    assert out["act_cls_logits"].shape == (1, 101) and out["priv_cls_logits"].shape == (1, 5)
+
+
+def test_paper_start_is_imagenet_vit_b_by_name_through_timm(printed, monkeypatch):
+    """``pretrained: true`` asks timm's own download (the Hub, here unreachable: stubbed to fail) for
+    the named ViT-B weights, and the failure is one line naming the local-file fix."""
+    import timm.models._builder as builder
+
+    from anonpriv.methods.token_pruning import TokenPruningMethod
+    from anonpriv.models.weights import WeightsDownloadError
+
+    asked = []
+
+    def offline(model_id, *args, **kwargs):
+        asked.append(model_id)
+        raise OSError("We couldn't connect to 'https://huggingface.co'.\nCheck your connection.")
+
+    monkeypatch.setattr(builder, "load_state_dict_from_hf", offline)
+    kwargs = dict(_paper_kwargs(printed), pretrained=True)
+    with torch.device("meta"), pytest.raises(WeightsDownloadError) as error:
+        TokenPruningMethod(**kwargs)
+    assert asked == ["timm/vit_base_patch16_224.augreg_in21k_ft_in1k"]
+    message = str(error.value)
+    assert "\n" not in message and "pretrained_file" in message and "local file" in message
+
+
+def test_paper_config_runs_end_to_end_offline_with_its_sizes_shrunk(tmp_path):
+    """Every option of the paper's config, fit and test for one batch on CPU: only the width (and the
+    monitors) shrunk, no download, the tiny synthetic data instead of UCF101."""
+    common = [
+        "--config", str(PAPER), "--data", TINY_DATA,
+        "--data.num_workers", "0", "--data.pin_memory", "false",
+        "--model.init_args.pretrained", "false",
+        "--model.init_args.embed_dim", "48",  # 12 heads of 4 (ViT-B: 12 of 64)
+        "--model.init_args.utility_model", "c3d_tiny", "--model.init_args.privacy_model", "frame_cnn_tiny",
+        "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.fast_dev_run", "1",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.logger.init_args.save_dir", str(tmp_path), "--metrics.results_dir", str(tmp_path / "results"),
+    ]
+    cli = AnonprivCLI(args=["fit", *common])
+    method = cli.model
+    assert method.hparams.privacy_cls_gradient == "reversal" and method.vit.prune_blocks == (3, 6, 9)
+    assert method.current_keep_ratio() == 0.9  # no annealing
+    AnonprivCLI(args=["test", *common])
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert 0.0 <= results["top1"] <= 1.0 and set(results["positive_rate"]) == set(method.privacy_names)
+    assert not math.isnan(results["positive_rate"][method.privacy_names[0]])
