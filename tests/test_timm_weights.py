@@ -260,3 +260,23 @@ def test_r3d_18_weights_by_name_through_torchvision(tmp_path, monkeypatch):
     with pytest.raises(WeightsDownloadError, match="weights_file") as error:
         create_utility_model("r3d_18", 6, {"pretrained": True})
     assert "\n" not in str(error.value)
+
+
+def test_a_checkpoint_of_a_downloaded_start_loads_offline_at_the_same_scale(saved, hub, tmp_path):
+    from anonpriv.methods import load_method
+
+    _, path = saved("deit_tiny_patch16_224")
+    hub["serve"]["timm/deit_tiny_patch16_224.fb_in1k"] = path
+    method = TokenPruningMethod(num_actions=3, num_privacy=2, clip_shape=list(CLIP), tubelet=[2, 4, 4],
+                                prune_blocks=[1], stem="linear", motion_channels=False, attention_map_clips=0,
+                                pretrained=True, pretrained_model="deit_tiny_patch16_224", **SHAPE)
+    checkpoint = tmp_path / "method.ckpt"
+    torch.save({"hyper_parameters": dict(method.hparams), "state_dict": method.state_dict(),
+                "anonpriv_method": "anonpriv.methods.token_pruning.TokenPruningMethod"}, checkpoint)
+    hub["serve"].clear()  # offline from now on: loading must not fetch again
+    asked = len(hub["asked"])
+    loaded = load_method(checkpoint)
+    assert len(hub["asked"]) == asked
+    assert torch.allclose(loaded.vit.embed.std.flatten(), torch.tensor(IMAGENET_STD))
+    video = torch.rand(1, 3, *CLIP)
+    assert torch.equal(loaded.anonymize(video), method.eval().anonymize(video))

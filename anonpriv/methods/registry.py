@@ -82,8 +82,12 @@ def load_method(checkpoint_path: str | Path, map_location: str | torch.device = 
     if not class_path or "state_dict" not in checkpoint:
         raise ValueError(f"{str(path)!r} does not say which method it holds: was it written by anonpriv?")
     kwargs = {k: v for k, v in hparams.items() if not k.startswith("_")}
+    # The checkpoint's weights replace the anonymizer's initialisation: its file is not read, its 2D
+    # weights are not downloaded again (the scale they brought is in input_mean / input_std).
     if "pretrained_file" in kwargs:
-        kwargs["pretrained_file"] = None  # the checkpoint's weights replace any initialisation
+        kwargs["pretrained_file"] = None
+    if kwargs.get("pretrained"):
+        kwargs["pretrained"] = False
     with _own_hyperparameters():
         method = method_class(class_path)(**kwargs)
     method.load_state_dict(checkpoint["state_dict"])
