@@ -624,15 +624,16 @@ class FolderProgress:
 
         self.videos, self.done, self.frames = videos, 0, 0
         self._before, self._name = 0, ""
-        self._bar = tqdm(total=frames, unit=" frames", dynamic_ncols=True, file=file or sys.stderr,
-                         disable=None if enabled is None else not enabled, leave=True,
+        self._bar = tqdm(total=frames, desc=self._description(), unit=" frames", dynamic_ncols=True,
+                         file=file or sys.stderr, disable=None if enabled is None else not enabled, leave=True,
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames "
                                     "[{elapsed}<{remaining}, {rate_fmt}]")
-        self._describe()
+
+    def _description(self) -> str:
+        return f"{self.done}/{self.videos} videos" + (f" ({self._name})" if self._name else "")
 
     def _describe(self) -> None:
-        name = f" ({self._name})" if self._name else ""
-        self._bar.set_description_str(f"{self.done}/{self.videos} videos{name}", refresh=False)
+        self._bar.set_description_str(self._description(), refresh=False)
 
     def start_video(self, name: str) -> None:
         self._before, self._name = self.frames, name

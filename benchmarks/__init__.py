@@ -4,4 +4,6 @@
 * :mod:`benchmarks.token_pruning_speedup`: the downstream ViT on the kept tubelets vs. all of them.
 * :mod:`benchmarks.end_to_end_anonymize`: ``anonpriv anonymize`` on a video file, frames/s and memory.
 * :mod:`benchmarks.data_loading`: decoded clips/s of the real-video source with 0, 1 and 2 workers.
+* :mod:`benchmarks.startup_and_deface`: start-up of ``anonpriv`` and ``anonpriv anonymize`` against
+  ``deface`` end to end, whole processes (issue 16).
 """

