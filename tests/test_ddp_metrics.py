@@ -129,3 +129,16 @@ def test_two_process_ddp_test_equals_one_process(tmp_path):
     assert two["positive_rate"] == pytest.approx(one["positive_rate"], abs=1e-12)
     # Written once, by global rank 0: exactly the two files, nothing per rank.
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["results.csv", "results.json"]
+
+
+def test_gpu_ddp_trainer_config_parses(capsys):
+    import yaml
+
+    # Instantiating it needs GPUs; --print_config validates every key without instantiating.
+    with pytest.raises(SystemExit) as exit_info:
+        AnonprivCLI(args=["fit", "--config", str(CONFIGS / "raw.yaml"),
+                          "--trainer", str(CONFIGS / "trainer" / "gpu_ddp.yaml"), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+    assert (trainer["accelerator"], trainer["devices"], trainer["num_nodes"]) == ("gpu", -1, 1)
+    assert trainer["strategy"] == "ddp_find_unused_parameters_true" and trainer["sync_batchnorm"] is True
