@@ -65,6 +65,9 @@ def test_face_blur_hides_the_face_from_the_detector_and_leaves_the_rest(astronau
     assert 0.02 < changed.float().mean() < 0.25  # the face box, not the frame
     assert not changed[0, 0, :, 120:].any()  # first frame: the face is at the left, the right is untouched
     assert method.anonymizer.boxes(astronaut)[0][0], "a box in the first frame"
+    assert len(method.anonymizer._cache) == FRAMES  # each frame detected once, then remembered
+    with torch.no_grad():
+        assert torch.equal(method.anonymize(astronaut), out)
 
 
 @needs_faces
