@@ -280,3 +280,17 @@ def test_a_checkpoint_of_a_downloaded_start_loads_offline_at_the_same_scale(save
     assert torch.allclose(loaded.vit.embed.std.flatten(), torch.tensor(IMAGENET_STD))
     video = torch.rand(1, 3, *CLIP)
     assert torch.equal(loaded.anonymize(video), method.eval().anonymize(video))
+
+
+def test_local_dir_names_read_config_and_weights_from_a_folder(tmp_path):
+    import timm
+    from timm.models._hub import save_for_hf
+
+    torch.manual_seed(0)
+    shape = dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2)
+    model = timm.create_model("deit_tiny_patch16_224", pretrained=False, **shape)
+    save_for_hf(model, tmp_path / "deit")
+    loaded = create_timm_model("unused", pretrained=f"local-dir:{tmp_path / 'deit'}", num_classes=0, **shape)
+    assert torch.equal(loaded.blocks[0].attn.qkv.weight, model.blocks[0].attn.qkv.weight)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        create_timm_model("unused", pretrained=f"local-dir:{tmp_path / 'missing'}", num_classes=0)

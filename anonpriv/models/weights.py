@@ -160,6 +160,11 @@ def _create(timm, name: str, file_option: str, download: bool = False, **kwargs)
     except OSError as error:  # URL / Hub failures, missing cache in offline mode
         if not download:
             raise
+        if name.startswith("local-dir:"):
+            raise FileNotFoundError(
+                f"timm could not read {name!r} ({_first_line(error)}): the folder must hold timm's config.json "
+                "and the weights (as timm's save_for_hf writes them)."
+            ) from error
         raise WeightsDownloadError(
             f"could not download the pretrained weights {name!r} ({_first_line(error)}): without internet, "
             f"fetch them once where there is (timm caches them), then pass the local file as {file_option} "
