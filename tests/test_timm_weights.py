@@ -270,6 +270,7 @@ def test_a_checkpoint_of_a_downloaded_start_loads_offline_at_the_same_scale(save
     method = TokenPruningMethod(num_actions=3, num_privacy=2, clip_shape=list(CLIP), tubelet=[2, 4, 4],
                                 prune_blocks=[1], stem="linear", motion_channels=False, attention_map_clips=0,
                                 pretrained=True, pretrained_model="deit_tiny_patch16_224", **SHAPE)
+    assert method.hparams.pretrained is False  # the checkpoint records that nothing is to be fetched again
     checkpoint = tmp_path / "method.ckpt"
     torch.save({"hyper_parameters": dict(method.hparams), "state_dict": method.state_dict(),
                 "anonpriv_method": "anonpriv.methods.token_pruning.TokenPruningMethod"}, checkpoint)
@@ -294,3 +295,31 @@ def test_local_dir_names_read_config_and_weights_from_a_folder(tmp_path):
     assert torch.equal(loaded.blocks[0].attn.qkv.weight, model.blocks[0].attn.qkv.weight)
     with pytest.raises(FileNotFoundError, match="config.json"):
         create_timm_model("unused", pretrained=f"local-dir:{tmp_path / 'missing'}", num_classes=0)
+
+
+def test_cli_test_of_an_explicit_checkpoint_does_not_fetch_the_start_again(tmp_path, hub):
+    """Lightning re-applies a checkpoint's hyperparameters over the command line on
+    ``test --ckpt_path FILE``: the recorded ``pretrained: false`` keeps that offline."""
+    import timm
+
+    from anonpriv.cli import AnonprivCLI
+
+    torch.manual_seed(0)
+    vit = timm.create_model("deit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, patch_size=8,
+                            embed_dim=64, depth=4, num_heads=4)
+    torch.save(vit.state_dict(), tmp_path / "deit.pth")
+    hub["serve"]["timm/deit_tiny_patch16_224.fb_in1k"] = tmp_path / "deit.pth"
+    common = ["--config", str(ROOT / "configs" / "token_pruning.yaml"),
+              "--data", str(ROOT / "configs" / "data" / "synthetic_tiny.yaml"),
+              "--model.init_args.pretrained_file", "null", "--model.init_args.pretrained", "true",
+              "--model.init_args.pretrained_model", "deit_tiny_patch16_224", "--model.init_args.attention_map_clips", "0",
+              "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+              "--trainer.enable_model_summary", "false", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    AnonprivCLI(args=["fit", *common, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0",
+                      "--metrics.results_dir", str(tmp_path / "fit")])
+    checkpoint = next((tmp_path / "runs").glob("**/last.ckpt"))
+    hub["serve"].clear()  # offline
+    asked = len(hub["asked"])
+    cli = AnonprivCLI(args=["test", *common, "--ckpt_path", str(checkpoint), "--metrics.results_dir", str(tmp_path / "test")])
+    assert len(hub["asked"]) == asked and (tmp_path / "test" / "results.json").is_file()
+    assert torch.allclose(cli.model.vit.embed.std.flatten(), torch.tensor(IMAGENET_STD))  # the recorded scale

@@ -126,7 +126,8 @@ class TokenPruningMethod(AnonymizationMethod):
             ``pretrained_model``'s, or a timm name (``vit_base_patch16_224.augreg_in21k_ft_in1k``;
             ``hf-hub:org/name`` fetches config and weights from the Hugging Face Hub). ``false`` (the
             default) downloads nothing. A failed download is a one-line error naming the fix (a
-            local ``pretrained_file``).
+            local ``pretrained_file``). Once loaded, the hyperparameters a checkpoint stores say
+            ``pretrained: false`` (its weights replace the start), so the checkpoint loads offline.
         input_mean, input_std: the per-channel normalisation of the [0, 1] clip. ``null``: the
             loaded 2D weights' own (their timm ``pretrained_cfg``), else 0.5 / 0.25 (the tiny
             default). The values in use are recorded in the hyperparameters, so a checkpoint is
@@ -205,6 +206,12 @@ class TokenPruningMethod(AnonymizationMethod):
         super().__init__(anonymizer=anonymizer, clip_shape=shape, num_actions=num_actions,
                          num_privacy=num_privacy, **kwargs)
         self.pretrained_report: dict | None = report
+        if pretrained and report is not None:
+            # The 2D start is in the weights now; a checkpoint's weights replace it. Lightning rebuilds a
+            # model from its checkpoint's hyperparameters (`anonpriv test --ckpt_path FILE` re-applies
+            # them over the command line), so record that nothing is to be fetched again: a checkpoint
+            # then loads offline. The run's config.yaml and the logger keep the value given.
+            self.hparams["pretrained"] = False
         if loaded_scale:
             # Record the scale in use, so a checkpoint rebuilt without its weights source keeps it.
             self.hparams["input_mean"] = [float(v) for v in (input_mean if input_mean is not None else report["mean"])]
