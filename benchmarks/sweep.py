@@ -1,13 +1,18 @@
 """Table 1 / Table 2 and the privacy-utility plot from one command.
 
-    .venv/bin/python benchmarks/sweep.py                 # full sweep on the synthetic default (CPU)
+    .venv/bin/python benchmarks/sweep.py                 # full sweep on the synthetic default (make sweep)
+    .venv/bin/python benchmarks/sweep.py --seeds 0       # one seed (a third of the time)
+    .venv/bin/python benchmarks/sweep.py --grid 2.0:0.5,1.0:0.7   # plus token-pruning trade-off points
     .venv/bin/python benchmarks/sweep.py --quick         # a tiny smoke version, into results/runs/quick
     .venv/bin/python benchmarks/sweep.py --jobs 1        # one run at a time (default: 2 processes)
 
-Trains every method that learns (BDQ, SPAct, token pruning and its lambda_priv x keep_ratio grid),
-evaluates every method with fresh models and a panel of fresh attackers, and writes
-``<out>/table1.md|csv``, ``<out>/table2.md|csv`` and ``<out>/tradeoff.png``. Interrupted, it
-resumes: finished runs under ``<out>/runs`` are kept. Delete a run's folder to redo it.
+Trains every method that learns (BDQ, SPAct, token pruning; optionally a lambda_priv x keep_ratio
+grid of token pruning), each with the same epoch budget, evaluates every method with fresh models
+and a panel of fresh attackers, once per seed (default 0, 1, 2), and writes ``<out>/table1.md|csv``,
+``<out>/table2.md|csv`` and ``<out>/tradeoff.png``: mean ± std over seeds, paired differences to raw
+with 95% intervals, every seed's row in the CSVs. Interrupted, it resumes per (method, seed):
+finished runs under ``<out>/runs/<name>/seed<k>`` are kept (their ``result.json`` is committed
+with the tables). Delete a run's folder to redo it.
 ``--quick`` writes into ``results/runs/quick`` unless ``--out`` is given, so a smoke run neither
 overwrites the published tables nor leaves tiny runs that a full sweep would then keep as finished.
 """
@@ -23,10 +28,21 @@ from pathlib import Path
 from anonpriv.evaluation.sweep import CONFIGS, Sweep, SweepRun, SweepSettings, default_runs
 
 METHODS = ["raw", "blur", "downsample", "bdq", "spact", "token_pruning"]
-# (lambda_priv, keep_ratio) besides the default (1.0, 0.5): one step in each direction keeps the full
-# sweep under 45 minutes on 2 CPU cores; pass --grid for a denser curve.
+# (lambda_priv, keep_ratio) besides the default (1.0, 0.5), one step in each direction: the
+# suggested --grid (not run by default: each point is a training and an evaluation per seed).
 GRID = [(2.0, 0.5), (1.0, 0.7)]
 NOVEL = ["raw", "bdq", "spact", "token_pruning"]  # training-free methods do not learn anything to transfer
+# One epoch budget for every learned anonymizer (BDQ, SPAct and token pruning alike), and the fresh
+# models' epochs; see benchmarks/sweep_budget.md for what these cost and why they suffice.
+TRAIN_EPOCHS = 5
+EVAL_EPOCHS = 6
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds = [int(item) for item in text.split(",") if item.strip()]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--seeds {text!r}: give distinct integer seeds, e.g. 0,1,2")
+    return seeds
 
 
 def parse_grid(text: str) -> list[tuple[float, float]]:
@@ -42,10 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: results, or results/runs/quick with --quick)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated registered methods")
-    parser.add_argument("--grid", default=",".join(f"{lam}:{k}" for lam, k in GRID),
-                        help="token-pruning points lambda_priv:keep_ratio, comma-separated ('' for none)")
+    parser.add_argument("--grid", default="",
+                        help="token-pruning points lambda_priv:keep_ratio, comma-separated, e.g. "
+                             f"{','.join(f'{lam}:{k}' for lam, k in GRID)} (default: none; each point costs a "
+                             "training and an evaluation per seed)")
     parser.add_argument("--no-novel", action="store_true", help="skip Table 2 (the novel protocol)")
-    parser.add_argument("--eval-epochs", type=int, default=6, help="epochs of the fresh models (default 6)")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds, each a full run of every method (default 0,1,2; --quick: 0,1)")
+    parser.add_argument("--train-epochs", type=int, default=TRAIN_EPOCHS,
+                        help=f"epochs of every learned anonymizer, the same for all (default {TRAIN_EPOCHS})")
+    parser.add_argument("--eval-epochs", type=int, default=EVAL_EPOCHS,
+                        help=f"epochs of the fresh models (default {EVAL_EPOCHS})")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="runs executed at once, in separate processes with one thread each (default: 2)")
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch everywhere (smoke test)")
@@ -56,17 +79,20 @@ def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
     """The settings and the runs ``args`` ask for (what :func:`main` executes; tests read it too)."""
     methods = [m for m in args.methods.split(",") if m]
     out = args.out if args.out is not None else Path("results/runs/quick" if args.quick else "results")
-    settings = SweepSettings(out=out, eval_epochs=args.eval_epochs)
+    settings = SweepSettings(out=out, train_epochs=args.train_epochs, eval_epochs=args.eval_epochs)
     if args.quick:
         settings.data_config = CONFIGS / "data" / "synthetic_tiny.yaml"
-        settings.train_args = ("--trainer.max_epochs", "1")
+        settings.train_epochs = 1
         settings.eval_epochs = 1
+    seeds = parse_seeds(args.seeds if args.seeds is not None else ("0,1" if args.quick else "0,1,2"))
     novel = [] if args.no_novel else [m for m in methods if m in NOVEL]
-    runs = default_runs(methods, parse_grid(args.grid) if "token_pruning" in methods else [], novel)
+    runs = default_runs(methods, parse_grid(args.grid) if "token_pruning" in methods else [], novel, seeds)
     if "blur" in methods and not args.quick:
         # The papers' StrongBlur (k=13, sigma=10 on person boxes of 112+ px) scaled to the ~50-px figures of
         # the 64-px synthetic default, beside the mild blur of configs/method/blur.yaml.
-        runs.insert(methods.index("blur") + 1, SweepRun("blur_strong", "blur", model_args=(("kernel_size", 13), ("sigma", 4.0))))
+        for seed in seeds:
+            at = runs.index(SweepRun("blur", "blur", seed=seed)) + 1
+            runs.insert(at, SweepRun("blur_strong", "blur", model_args=(("kernel_size", 13), ("sigma", 4.0)), seed=seed))
     return settings, runs
 
 

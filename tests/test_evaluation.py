@@ -108,12 +108,12 @@ def test_pareto_front_on_hand_made_points():
 def test_comparison_table_reports_deltas_against_raw():
     rows = [ResultRow("raw", 0.8, 0.9, 0.7), ResultRow("x", 0.7, 0.6, 0.5)]
     text = comparison_table(rows)
-    assert "| x | 70.00 | -10.00 | 60.00 | -30.00 | 0.500 | -0.200 |" in text
+    assert "| x | 1 | 70.00 | -10.00 | 60.00 | -30.00 | 0.500 | -0.200 |" in text
 
 
 def test_quick_sweep_writes_tables_and_resumes_without_redoing_finished_runs(tmp_path):
     settings = SweepSettings(out=tmp_path, data_config=CONFIGS / "data" / "synthetic_tiny.yaml",
-                             train_args=("--trainer.max_epochs", "1"), eval_epochs=1,
+                             train_epochs=1, eval_epochs=1,
                              eval_args=("--model.init_args.attackers", '["frame_cnn_tiny", "vit_micro"]'))
     runs = [SweepRun("raw", "raw"), SweepRun("token_pruning", "token_pruning"),
             SweepRun("token_pruning_l2.0_k0.5", "token_pruning", group="sweep",
@@ -122,31 +122,32 @@ def test_quick_sweep_writes_tables_and_resumes_without_redoing_finished_runs(tmp
     sweep = Sweep(settings, log=lambda _: None)
     rows = sweep.run(runs)
     written = sweep.write_reports(rows, "test")
-    assert sweep.executed == [r.name for r in runs]
+    assert sweep.executed == [r.key for r in runs]
     assert (tmp_path / "table1.md").read_text().count("| token_pruning") == 3
     assert "| raw |" in (tmp_path / "table2.md").read_text()
     assert (tmp_path / "tradeoff.png").stat().st_size > 1000 and written["plot"].exists()
-    assert (tmp_path / "table1.csv").read_text().splitlines()[0].startswith("method,group,keep_ratio,lambda_priv")
+    assert (tmp_path / "table1.csv").read_text().splitlines()[0].startswith("method,group,seed,keep_ratio,lambda_priv")
 
     # Interrupt: the token-pruning run lost its result mid-evaluation, its training had finished.
-    finished = {r.name: (tmp_path / "runs" / r.name / "result.json").stat().st_mtime_ns for r in runs}
-    (tmp_path / "runs" / "token_pruning" / "result.json").unlink()
-    checkpoint = tmp_path / "runs" / "token_pruning" / "train" / "anonymizer" / "run" / "checkpoints" / "last.ckpt"
+    finished = {r.name: sweep.result_file(r).stat().st_mtime_ns for r in runs}
+    run_dir = tmp_path / "runs" / "token_pruning" / "seed0"
+    (run_dir / "result.json").unlink()
+    checkpoint = run_dir / "train" / "anonymizer" / "run" / "checkpoints" / "last.ckpt"
     checkpoint_time = checkpoint.stat().st_mtime_ns
     again = Sweep(settings, log=lambda _: None)
     again.run(runs)
-    assert again.executed == ["token_pruning"]
+    assert again.executed == [("token_pruning", 0)]
     assert checkpoint.stat().st_mtime_ns == checkpoint_time  # the finished training was not redone
     for name, mtime in finished.items():
         if name != "token_pruning":
-            assert (tmp_path / "runs" / name / "result.json").stat().st_mtime_ns == mtime
-    result = json.loads((tmp_path / "runs" / "token_pruning" / "result.json").read_text())
+            assert (tmp_path / "runs" / name / "seed0" / "result.json").stat().st_mtime_ns == mtime
+    result = json.loads((run_dir / "result.json").read_text())
     assert result["sweep"]["seed"] == 0 and result["sweep"]["method"] == "token_pruning"
 
 
 def _quick_settings(out):
     return SweepSettings(out=out, data_config=CONFIGS / "data" / "synthetic_tiny.yaml",
-                         train_args=("--trainer.max_epochs", "1"), eval_epochs=1,
+                         train_epochs=1, eval_epochs=1,
                          eval_args=("--model.init_args.attackers", '["frame_cnn_tiny"]'))
 
 
@@ -154,7 +155,7 @@ def test_parallel_sweep_matches_one_run_at_a_time(tmp_path):
     runs = [SweepRun("raw", "raw"), SweepRun("downsample", "downsample")]
     parallel = Sweep(_quick_settings(tmp_path / "parallel"), log=lambda _: None)
     rows = parallel.run(runs, jobs=2)
-    assert sorted(parallel.executed) == ["downsample", "raw"]
+    assert sorted(parallel.executed) == [("downsample", 0), ("raw", 0)]
     assert [r.name for r in rows["table1"]] == ["raw", "downsample"]  # the order asked for, not finishing order
 
     threads = torch.get_num_threads()
@@ -175,5 +176,8 @@ def test_sweep_rejects_bad_jobs_and_duplicate_names(tmp_path):
     sweep = Sweep(_quick_settings(tmp_path), log=lambda _: None)
     with pytest.raises(ValueError, match="jobs=0"):
         sweep.run([SweepRun("raw", "raw")], jobs=0)
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ValueError, match="differ in name or seed"):
         sweep.run([SweepRun("raw", "raw"), SweepRun("raw", "raw")])
+    sweep.run([])  # two seeds of one method are two runs, not duplicates:
+    assert SweepRun("raw", "raw", seed=0).key != SweepRun("raw", "raw", seed=1).key
+    assert sweep.run_dir(SweepRun("raw", "raw", seed=1)) == tmp_path / "runs" / "raw" / "seed1"

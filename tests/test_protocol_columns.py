@@ -65,7 +65,7 @@ def test_results_files_and_sweep_csv_keep_every_attacker_and_name_the_worst(tmp_
     assert float(x["cmap"]) == pytest.approx(1.0) and float(x["f1"]) == pytest.approx(0.0)
     assert float(x["cmap_b"]) == pytest.approx(1 / 3) and float(x["f1_b"]) == pytest.approx(0.5)
     assert float(x["f1_a"]) == pytest.approx(0.0)
-    assert "| x | 100.00 | +50.00 | 100.00 | +0.00 | 0.000 | +0.000 | a |" in comparison_table(rows)
+    assert "| x | 1 | 100.00 | +50.00 | 100.00 | +0.00 | 0.000 | +0.000 | a |" in comparison_table(rows)
 
 
 def test_results_written_with_a_mixed_headline_read_as_one_attacker():

@@ -7,9 +7,11 @@ Each run is what a user would type, executed in-process through :class:`~anonpri
   (a checkpoint, or the name of a training-free method), which trains a fresh action model and a
   panel of fresh attackers and writes their scores.
 
-Runs write into ``<out>/runs/<name>/``; a run whose ``result.json`` exists is not redone, and a
-training whose ``fit.done`` marker exists is not redone, so an interrupted sweep resumes where it
-stopped. Every run gets an explicit seed. The tables and the plot are rebuilt from the results.
+Every method runs once per seed (``SweepRun.seed`` seeds both the anonymizer's training and the
+evaluation's fresh models). Runs write into ``<out>/runs/<name>/seed<k>/``; a run whose
+``result.json`` exists is not redone, and a training whose ``fit.done`` marker exists is not
+redone, so an interrupted sweep resumes where it stopped, per (method, seed). The tables and the
+plot are rebuilt from the results: mean ± std over seeds (see :mod:`anonpriv.evaluation.tables`).
 
 Runs are independent, so ``Sweep.run(runs, jobs=N)`` executes the unfinished ones in ``N`` worker
 processes with one intra-op thread each (on small CPU models two one-thread processes get more
@@ -48,6 +50,13 @@ NOVEL_ACTIONS = ["wave_both", "kick_right", "cross_left", "cross_right"]
 NOVEL_ATTRIBUTES = ["nudity", "relationship"]
 
 
+STATISTICS_NOTE = (
+    "\nCells: mean ± standard deviation over seeds (each seed trains the anonymizer and the fresh models anew). "
+    "Δ: the paired difference to raw on the same seeds, mean [95% t interval]; an interval that contains 0 "
+    "does not separate the method from raw. Every seed's row is in the CSV.\n"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepRun:
     """One row of a table or one point of the trade-off curve."""
@@ -63,16 +72,30 @@ class SweepRun:
     def params(self) -> dict:
         return dict(self.model_args)
 
+    @property
+    def key(self) -> tuple[str, int]:
+        """What identifies a run (and its folder): the row's name and the seed."""
+        return self.name, self.seed
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (seed {self.seed})"
+
 
 def default_runs(methods: Sequence[str], grid: Sequence[tuple[float, float]],
-                 novel: Sequence[str] = ()) -> list[SweepRun]:
+                 novel: Sequence[str] = (), seeds: Sequence[int] = (0,)) -> list[SweepRun]:
     """Table 1 for ``methods``, the token-pruning ``(lambda_priv, keep_ratio)`` grid, and Table 2
-    (the novel protocol) for the methods in ``novel``."""
-    runs = [SweepRun(m, m) for m in methods]
-    for lam, keep in grid:
-        runs.append(SweepRun(f"token_pruning_l{lam}_k{keep}", "token_pruning", group="sweep",
-                             model_args=(("lambda_priv", lam), ("keep_ratio", keep))))
-    runs += [SweepRun(f"novel_{m}", m, table="table2") for m in novel]
+    (the novel protocol) for the methods in ``novel``; each once per seed, seed by seed (an
+    interrupted sweep then holds whole seeds)."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
+    runs = []
+    for seed in seeds:
+        runs += [SweepRun(m, m, seed=seed) for m in methods]
+        for lam, keep in grid:
+            runs.append(SweepRun(f"token_pruning_l{lam}_k{keep}", "token_pruning", group="sweep",
+                                 model_args=(("lambda_priv", lam), ("keep_ratio", keep)), seed=seed))
+        runs += [SweepRun(f"novel_{m}", m, table="table2", seed=seed) for m in novel]
     return runs
 
 
@@ -82,6 +105,7 @@ class SweepSettings:
     data_config: Path = CONFIGS / "data" / "synthetic.yaml"
     data_args: tuple[str, ...] = ()  # extra --data.* overrides (the quick mode shrinks the data)
     train_args: tuple[str, ...] = ()  # extra arguments for every anonymizer training
+    train_epochs: int | None = None  # one epoch budget for every learned anonymizer (None: each config's own)
     eval_epochs: int = 8
     eval_args: tuple[str, ...] = ()
 
@@ -129,6 +153,12 @@ def _expected_cost(run: SweepRun) -> float:
     return cost if run.table == "table1" else cost - 0.5  # the novel protocol uses half the classes
 
 
+def _execution_order(run: SweepRun) -> tuple:
+    """Table 1 (the headline) before Table 2, and within a table the long runs first so that two
+    processes pack well; an interrupted sweep then holds Table 1 first."""
+    return run.table != "table1", -_expected_cost(run), run.seed
+
+
 def _execute_in_worker(settings: SweepSettings, run: SweepRun) -> str:
     """One run in a worker process of :meth:`Sweep.run`; returns its summary line."""
     import torch
@@ -148,7 +178,7 @@ class Sweep:
         self.executed: list[str] = []  # names of runs that did work in this process (for tests)
 
     def run_dir(self, run: SweepRun) -> Path:
-        return self.settings.out / "runs" / run.name
+        return self.settings.out / "runs" / run.name / f"seed{run.seed}"
 
     def result_file(self, run: SweepRun) -> Path:
         """Where a finished run's results are; it exists only once the run is complete."""
@@ -170,7 +200,10 @@ class Sweep:
             return checkpoint
         shutil.rmtree(train_dir, ignore_errors=True)  # an interrupted training starts over
         args = ["fit", "--config", str(CONFIGS / f"{run.method}.yaml"), "--data", str(s.data_config), *s.data_args,
-                "--seed_everything", str(run.seed), *_quiet_trainer(train_dir, "anonymizer"), *s.train_args]
+                "--seed_everything", str(run.seed), *_quiet_trainer(train_dir, "anonymizer")]
+        if s.train_epochs is not None:
+            args += ["--trainer.max_epochs", str(s.train_epochs)]
+        args += s.train_args
         for key, value in run.model_args:
             args += [f"--model.init_args.{key}", json.dumps(value)]
         if run.table == "table2":
@@ -212,7 +245,7 @@ class Sweep:
         """The run's results, computing them only if no finished result exists."""
         result_file = self.result_file(run)
         if result_file.exists():
-            self.log(f"  {run.name}: done earlier, kept ({result_file})")
+            self.log(f"  {run.label}: done earlier, kept ({result_file})")
             return self.saved_result(run)
         start = time.perf_counter()
         if run.method in TRAINED:
@@ -226,8 +259,8 @@ class Sweep:
         tmp = result_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
         tmp.replace(result_file)  # a result file only ever exists complete
-        self.executed.append(run.name)
-        self.log(f"  {run.name}: top-1 {results['top1']:.3f}, worst cMAP {results['cmap']:.3f}, "
+        self.executed.append(run.key)
+        self.log(f"  {run.label}: top-1 {results['top1']:.3f}, worst cMAP {results['cmap']:.3f}, "
                  f"F1 {results['f1']:.3f} ({results['sweep']['train_seconds']:.0f} s training, "
                  f"{results['sweep']['evaluate_seconds']:.0f} s evaluation)")
         return results
@@ -238,29 +271,30 @@ class Sweep:
         their rows in the order given."""
         if jobs < 1:
             raise ValueError(f"jobs={jobs} must be at least 1.")
-        names = [r.name for r in runs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"run names must be unique (each has its own folder), got {names}")
+        keys = [r.key for r in runs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"runs must differ in name or seed (each has its own folder), got {keys}")
         rows: dict[str, list[ResultRow]] = {"table1": [], "table2": []}
         total = time.perf_counter()
         pending = [r for r in runs if not self.result_file(r).exists()]
         if jobs > 1 and len(pending) > 1:
             self._run_parallel(pending, jobs)
         for i, run in enumerate(runs, start=1):
-            if run.name in self.executed:  # just done by a worker process, which logged it
+            if run.key in self.executed:  # just done by a worker process, which logged it
                 results = self.saved_result(run)
             else:
-                self.log(f"[{i}/{len(runs)}] {run.name} "
+                self.log(f"[{i}/{len(runs)}] {run.label} "
                          f"({'novel protocol' if run.table == 'table2' else 'standard protocol'})")
                 results = self.execute(run)
             name = run.name.removeprefix("novel_")
-            rows[run.table].append(ResultRow.from_results(name, results, group=run.group, params=run.params))
+            rows[run.table].append(ResultRow.from_results(name, results, group=run.group, params=run.params,
+                                                          seed=run.seed))
         self.log(f"sweep finished in {time.perf_counter() - total:.0f} s")
         return rows
 
     def _run_parallel(self, pending: Sequence[SweepRun], jobs: int) -> None:
         """Execute ``pending`` in ``jobs`` spawned processes, longest runs first so they pack well."""
-        order = sorted(pending, key=_expected_cost, reverse=True)
+        order = sorted(pending, key=_execution_order)
         self.log(f"running {len(order)} unfinished runs in {jobs} processes (one thread each)")
         context = multiprocessing.get_context("spawn")  # no forked copies of a threaded torch
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
@@ -272,8 +306,8 @@ class Sweep:
                 except Exception as error:
                     for other in futures:
                         other.cancel()
-                    raise RuntimeError(f"sweep run {run.name!r} failed: {error}") from error
-                self.executed.append(run.name)
+                    raise RuntimeError(f"sweep run {run.label!r} failed: {error}") from error
+                self.executed.append(run.key)
                 self.log(f"[{done}/{len(order)} finished]{line}")
 
     def write_reports(self, rows: dict[str, list[ResultRow]], command: str) -> dict[str, Path]:
@@ -289,7 +323,9 @@ class Sweep:
                     [r for r in table1 if r.name in ("raw", "token_pruning")] + sweep_rows,
                     title="Token pruning: lambda_priv x keep_ratio")
             front = plot_tradeoff(table1, out / "tradeoff.png")
-            text += f"\nPareto front (lowest worst-case cMAP for the utility): {', '.join(front)}\n"
+            text += (f"\nPareto front (means over seeds; a method is off the front only if another has both a lower "
+                     f"worst-case cMAP and a higher top-1, each by more than one standard deviation): {', '.join(front)}\n")
+            text += STATISTICS_NOTE
             text += f"\nMade by `{command}`.\n"
             (out / "table1.md").write_text(text)
             write_comparison_csv(table1, out / "table1.csv")
@@ -300,7 +336,7 @@ class Sweep:
                 title=(f"Table 2: novel protocol (anonymizers trained on actions {SEEN_ACTIONS} and attributes "
                        f"{SEEN_ATTRIBUTES}; fresh models on actions {NOVEL_ACTIONS} and attributes {NOVEL_ATTRIBUTES})"),
             )
-            text += f"\nMade by `{command}`.\n"
+            text += STATISTICS_NOTE + f"\nMade by `{command}`.\n"
             (out / "table2.md").write_text(text)
             write_comparison_csv(rows["table2"], out / "table2.csv")
             written["table2"] = out / "table2.md"

@@ -1,4 +1,10 @@
-"""Comparison tables (paper style, deltas against raw) and the privacy-utility plot."""
+"""Comparison tables (paper style, deltas against raw) and the privacy-utility plot.
+
+A sweep evaluates each method with several seeds; every seed's scores are a :class:`ResultRow`.
+:func:`summarize` groups them by method into :class:`SeedSummary` s (mean and standard deviation
+over seeds, and the paired difference to the reference row, seed by seed, with a 95% t interval),
+which is what the tables print and the plot draws. The CSV keeps every seed's row.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +27,11 @@ class ResultRow:
     worst_attacker: str = ""
     group: str = "method"  # "method" or "sweep" (points of the token-pruning trade-off curve)
     params: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
 
     @classmethod
-    def from_results(cls, name: str, results: dict, group: str = "method", params: dict | None = None) -> ResultRow:
+    def from_results(cls, name: str, results: dict, group: str = "method", params: dict | None = None,
+                     seed: int = 0) -> ResultRow:
         """From the metrics callback's test results (``results.json``).
 
         The privacy columns are those of one attacker, the worst (highest-cMAP) one: read from its
@@ -36,7 +44,87 @@ class ResultRow:
         if worst in attackers:
             cmap, f1 = attackers[worst]["cmap"], attackers[worst]["f1"]
         return cls(name=name, top1=results["top1"], cmap=cmap, f1=f1, attackers=attackers, worst_attacker=worst,
-                   group=group, params=dict(params or {}))
+                   group=group, params=dict(params or {}), seed=seed)
+
+
+# Two-sided 95% quantiles of Student's t with 1..30 degrees of freedom (beyond: the normal's 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+METRICS = ("top1", "cmap", "f1")
+
+
+def t_quantile_975(dof: int) -> float:
+    """The 97.5% quantile of Student's t with ``dof`` degrees of freedom (two-sided 95% interval)."""
+    if dof < 1:
+        raise ValueError(f"a t interval needs at least 1 degree of freedom (2 seeds), got {dof}")
+    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; NaN for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+    return mean, std
+
+
+def paired_difference(values: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """Mean of ``values[i] - reference[i]`` (the same seed in both) and the half-width of its 95%
+    t interval over seeds (NaN with one seed)."""
+    if len(values) != len(reference) or not values:
+        raise ValueError(f"paired differences need the same seeds on both sides, got {len(values)} and {len(reference)}")
+    diffs = [v - r for v, r in zip(values, reference)]
+    mean, std = mean_std(diffs)
+    n = len(diffs)
+    return mean, (t_quantile_975(n - 1) * std / math.sqrt(n) if n > 1 else math.nan)
+
+
+@dataclasses.dataclass
+class SeedSummary:
+    """One method over its seeds: ``mean[m]`` / ``std[m]`` for m in top1, cmap, f1; ``delta[m]`` is
+    ``(mean paired difference to the reference, 95% half-width)`` over the seeds both share."""
+
+    name: str
+    group: str
+    params: dict
+    seeds: list[int]
+    mean: dict[str, float]
+    std: dict[str, float]
+    worst_attacker: str  # the attacker that was the worst on most seeds
+    delta: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    rows: list[ResultRow] = dataclasses.field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def summarize(rows: Sequence[ResultRow], reference: str = "raw") -> list[SeedSummary]:
+    """Group ``rows`` by name (first-seen order) into per-method summaries over seeds, with paired
+    differences to the ``reference`` rows of the same seeds."""
+    by_name: dict[str, list[ResultRow]] = {}
+    for r in rows:
+        by_name.setdefault(r.name, []).append(r)
+    ref_by_seed = {r.seed: r for r in by_name.get(reference, [])}
+    summaries = []
+    for name, group in by_name.items():
+        seeds = [r.seed for r in group]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{name!r} has two results for one seed: {seeds}")
+        stats = {m: mean_std([getattr(r, m) for r in group]) for m in METRICS}
+        worst = [r.worst_attacker for r in group]
+        summary = SeedSummary(
+            name=name, group=group[0].group, params=group[0].params, seeds=seeds,
+            mean={m: stats[m][0] for m in METRICS}, std={m: stats[m][1] for m in METRICS},
+            worst_attacker=max(dict.fromkeys(worst), key=worst.count), rows=list(group),
+        )
+        paired = [(r, ref_by_seed[r.seed]) for r in group if r.seed in ref_by_seed]
+        if paired and name != reference:  # the reference row's own deltas are left empty
+            summary.delta = {m: paired_difference([getattr(r, m) for r, _ in paired],
+                                                  [getattr(ref, m) for _, ref in paired]) for m in METRICS}
+        summaries.append(summary)
+    return summaries
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -56,57 +144,107 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
+def pareto_front_with_spread(summaries: Sequence[SeedSummary]) -> list[int]:
+    """Indices of the methods on the front when seed spread is taken into account.
+
+    Method ``j`` dominates ``i`` only if its mean worst-case cMAP is lower by more than one standard
+    deviation and its mean top-1 higher by more than one standard deviation (on each axis the larger
+    of the two methods' standard deviations over seeds; 0 for a single seed). Methods within each
+    other's spread are both on the front. Returned in order of increasing mean cMAP.
+    """
+    def sd(a: SeedSummary, b: SeedSummary, metric: str) -> float:
+        return max((v for v in (a.std[metric], b.std[metric]) if not math.isnan(v)), default=0.0)
+
+    front = []
+    for i, a in enumerate(summaries):
+        dominated = any(
+            a.mean["cmap"] - b.mean["cmap"] > sd(a, b, "cmap") and b.mean["top1"] - a.mean["top1"] > sd(a, b, "top1")
+            for j, b in enumerate(summaries) if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (summaries[i].mean["cmap"], -summaries[i].mean["top1"]))
+
+
 def _pct(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def _delta(value: float, reference: float | None, scale: float = 100.0, digits: int = 2) -> str:
-    if reference is None or math.isnan(value) or math.isnan(reference):
+def _cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
+    mean, std = summary.mean[metric], summary.std[metric]
+    if math.isnan(mean):
+        return "n/a"
+    text = f"{scale * mean:.{digits}f}"
+    return text if math.isnan(std) else f"{text} ± {scale * std:.{digits}f}"
+
+
+def _delta_cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
+    """The paired difference to the reference: ``mean`` with one seed, ``mean [low, high]`` (95% t
+    interval over seeds) with several."""
+    if metric not in summary.delta:
         return ""
-    diff = scale * (value - reference)
-    return f"{diff:+.{digits}f}"
+    mean, half = summary.delta[metric]
+    if math.isnan(mean):
+        return ""
+    text = f"{scale * mean:+.{digits}f}"
+    if math.isnan(half):
+        return text
+    return f"{text} [{scale * (mean - half):+.{digits}f}, {scale * (mean + half):+.{digits}f}]"
 
 
 def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: str = "") -> str:
     """Markdown table: top-1 (%), and cMAP (%) and F1 of one attacker, the worst (highest-cMAP)
     one, named in the last column; each with its delta against the ``reference`` row (the paper's
-    deltas are against raw)."""
-    ref = next((r for r in rows if r.name == reference), None)
+    deltas are against raw).
+
+    Rows of several seeds per method are summarised (:func:`summarize`): each cell reads
+    ``mean ± std`` over seeds and each delta ``mean [95% interval]`` of the paired difference to the
+    reference on the same seeds; the worst attacker is the one that was worst on most seeds.
+    """
+    summaries = summarize(rows, reference)
+    several = any(s.n > 1 for s in summaries)
+    spread = " (mean ± std)" if several else ""
+    interval = " [95% CI]" if several else ""
     lines = [f"**{title}**", ""] if title else []
     lines += [
-        f"| Method | Top-1 (%) ↑ | Δ vs {reference} | cMAP (%) ↓ | Δ vs {reference} | F1 ↓ | Δ vs {reference} | worst attacker |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| Method | seeds | Top-1 (%) ↑{spread} | Δ vs {reference}{interval} | cMAP (%) ↓{spread} | Δ vs {reference}{interval} "
+        f"| F1 ↓{spread} | Δ vs {reference}{interval} | worst attacker |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in rows:
+    for r in summaries:
         lines.append(
-            f"| {r.name} | {_pct(r.top1)} | {_delta(r.top1, ref.top1 if ref else None)} "
-            f"| {_pct(r.cmap)} | {_delta(r.cmap, ref.cmap if ref else None)} "
-            f"| {r.f1:.3f} | {_delta(r.f1, ref.f1 if ref else None, scale=1.0, digits=3)} | {r.worst_attacker} |"
+            f"| {r.name} | {r.n} | {_cell(r, 'top1', 100, 2)} | {_delta_cell(r, 'top1', 100, 2)} "
+            f"| {_cell(r, 'cmap', 100, 2)} | {_delta_cell(r, 'cmap', 100, 2)} "
+            f"| {_cell(r, 'f1', 1, 3)} | {_delta_cell(r, 'f1', 1, 3)} | {r.worst_attacker} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str = "raw") -> None:
-    """Every number behind a table: one row per method, per-attacker cMAP/F1 columns included.
+    """Every number behind a table: one row per method and seed, per-attacker cMAP/F1 included.
 
     ``cmap`` and ``f1`` are both the ``worst_attacker``'s (the highest-cMAP one); ``cmap_<a>`` /
-    ``f1_<a>`` are every attacker's own.
+    ``f1_<a>`` are every attacker's own. Deltas are against the ``reference`` row of the same seed
+    (empty where that seed has none).
     """
-    ref = next((r for r in rows if r.name == reference), None)
+    ref_by_seed = {r.seed: r for r in rows if r.name == reference}
     attackers = sorted({a for r in rows for a in r.attackers})
     params = sorted({p for r in rows for p in r.params})
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["method", "group", *params, "top1", "top1_delta", "cmap", "cmap_delta", "f1", "f1_delta",
-                         "worst_attacker", *[f"cmap_{a}" for a in attackers], *[f"f1_{a}" for a in attackers]])
+        writer.writerow(["method", "group", "seed", *params, "top1", "top1_delta", "cmap", "cmap_delta", "f1",
+                         "f1_delta", "worst_attacker", *[f"cmap_{a}" for a in attackers],
+                         *[f"f1_{a}" for a in attackers]])
         for r in rows:
-            def delta(v, rv):
-                return "" if ref is None else f"{v - rv:.6f}"
+            ref = ref_by_seed.get(r.seed)
+
+            def delta(metric: str, row: ResultRow = r, ref: ResultRow | None = ref) -> str:
+                return "" if ref is None else f"{getattr(row, metric) - getattr(ref, metric):.6f}"
+
             writer.writerow([
-                r.name, r.group, *[r.params.get(p, "") for p in params],
-                f"{r.top1:.6f}", delta(r.top1, ref.top1 if ref else 0), f"{r.cmap:.6f}",
-                delta(r.cmap, ref.cmap if ref else 0), f"{r.f1:.6f}", delta(r.f1, ref.f1 if ref else 0),
+                r.name, r.group, r.seed, *[r.params.get(p, "") for p in params],
+                f"{r.top1:.6f}", delta("top1"), f"{r.cmap:.6f}", delta("cmap"), f"{r.f1:.6f}", delta("f1"),
                 r.worst_attacker,
                 *[f"{r.attackers[a]['cmap']:.6f}" if a in r.attackers else "" for a in attackers],
                 *[f"{r.attackers[a]['f1']:.6f}" if a in r.attackers else "" for a in attackers],
@@ -115,46 +253,57 @@ def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str =
 
 def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-utility trade-off",
                   curve_method: str = "token_pruning") -> list[str]:
-    """Scatter of worst-case privacy cMAP (x, lower is better) against action top-1 (y), the
-    token-pruning sweep (with the ``curve_method`` row, its default setting) as a connected curve,
-    and the Pareto front over every point marked.
+    """Worst-case privacy cMAP (x, lower is better) against action top-1 (y): each method at its
+    mean over seeds with one-standard-deviation error bars, the token-pruning sweep (with the
+    ``curve_method`` row, its default setting) as a connected curve, and the Pareto front
+    (:func:`pareto_front_with_spread`) marked.
 
-    Returns the names of the points on the front.
+    Returns the names of the methods on the front.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [(r.cmap, r.top1) for r in rows]
-    front = pareto_front(points)
+    summaries = summarize(rows)
+    front = pareto_front_with_spread(summaries)
+
+    def err(summary: SeedSummary, metric: str) -> float:
+        std = summary.std[metric]
+        return 0.0 if math.isnan(std) else 100 * std
+
     fig, ax = plt.subplots(figsize=(7, 5))
-    methods = [r for r in rows if r.group == "method"]
-    sweep = [r for r in rows if r.group == "sweep"]
+    methods = [r for r in summaries if r.group == "method"]
+    sweep = [r for r in summaries if r.group == "sweep"]
     if sweep:  # the method's own default is a point of its trade-off curve too
         sweep += [r for r in methods if r.name == curve_method]
-    sweep.sort(key=lambda r: r.cmap)
-    xy = [(100 * r.cmap, 100 * r.top1) for r in methods]
+    sweep.sort(key=lambda r: r.mean["cmap"])
+    xy = [(100 * r.mean["cmap"], 100 * r.mean["top1"]) for r in methods]
     colours = {}
     for r, (x, y) in zip(methods, xy):
-        colours[r.name] = ax.scatter(x, y, s=60, zorder=3, label=r.name).get_facecolor()[0]
+        bars = ax.errorbar(x, y, xerr=err(r, "cmap"), yerr=err(r, "top1"), fmt="o", markersize=7, capsize=3,
+                           zorder=3, label=r.name if r.n == 1 else f"{r.name} (n={r.n})")
+        colours[r.name] = bars.lines[0].get_color()
         # Every method is in the legend; only points with no close neighbour are labelled in place.
         crowded = sum(abs(x - ox) < 2.5 and abs(y - oy) < 5.0 for ox, oy in xy) > 1
         if not crowded:
             ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
     if sweep:
         curve_colour = colours.get(curve_method, "tab:gray")  # the curve in its method's colour
-        ax.plot([100 * r.cmap for r in sweep], [100 * r.top1 for r in sweep], "o--", color=curve_colour,
-                alpha=0.7, label="token pruning: lambda_priv x keep_ratio", zorder=2)
+        ax.errorbar([100 * r.mean["cmap"] for r in sweep], [100 * r.mean["top1"] for r in sweep],
+                    xerr=[err(r, "cmap") for r in sweep], yerr=[err(r, "top1") for r in sweep], fmt="o--",
+                    color=curve_colour, alpha=0.7, capsize=2, label="token pruning: lambda_priv x keep_ratio",
+                    zorder=2)
         for r in sweep:
             if not r.params:
                 continue  # the default point carries the method's name already
             label = ", ".join(f"{k}={v}" for k, v in r.params.items())
-            ax.annotate(label, (100 * r.cmap, 100 * r.top1), textcoords="offset points", xytext=(4, -10),
-                        fontsize=7, color=curve_colour)
-    fx = [100 * points[i][0] for i in front]
-    fy = [100 * points[i][1] for i in front]
-    ax.step(fx, fy, where="post", color="black", linewidth=1.2, label="Pareto front", zorder=1)
+            ax.annotate(label, (100 * r.mean["cmap"], 100 * r.mean["top1"]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color=curve_colour)
+    on_front = sorted((summaries[i] for i in front), key=lambda r: r.mean["cmap"])
+    fx = [100 * r.mean["cmap"] for r in on_front]
+    fy = [100 * r.mean["top1"] for r in on_front]
+    ax.step(fx, fy, where="post", color="black", linewidth=1.2, label="Pareto front (within 1 std)", zorder=1)
     ax.scatter(fx, fy, s=160, facecolors="none", edgecolors="black", zorder=4)
     ax.set_xlabel("privacy cMAP of the worst fresh attacker (%)  ← better")
     ax.set_ylabel("action top-1 of a fresh model (%)  ↑ better")
@@ -165,4 +314,4 @@ def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-u
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return [rows[i].name for i in front]
+    return [summaries[i].name for i in front]

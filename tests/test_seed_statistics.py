@@ -1,0 +1,109 @@
+"""Tables over seeds: mean ± std per cell, paired differences to raw with a 95% t interval, the
+Pareto front that ignores differences within one standard deviation, and every seed kept in the CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+from anonpriv.evaluation.sweep import SweepRun, default_runs
+from anonpriv.evaluation.tables import (
+    ResultRow,
+    comparison_table,
+    paired_difference,
+    pareto_front_with_spread,
+    plot_tradeoff,
+    summarize,
+    t_quantile_975,
+    write_comparison_csv,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `benchmarks` is a folder of scripts, not an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def _rows(name, top1, cmap, f1=None, group="method"):
+    f1 = f1 or [0.5] * len(top1)
+    return [ResultRow(name, t, c, f, worst_attacker="resnet18", group=group, seed=s)
+            for s, (t, c, f) in enumerate(zip(top1, cmap, f1))]
+
+
+def test_paired_difference_matches_a_hand_computed_t_interval():
+    values, reference = [0.70, 0.74, 0.69], [0.90, 0.91, 0.93]
+    mean, half = paired_difference(values, reference)
+    diffs = [-0.20, -0.17, -0.24]
+    assert mean == pytest.approx(statistics.mean(diffs))
+    assert half == pytest.approx(4.303 * statistics.stdev(diffs) / math.sqrt(3))
+    assert math.isnan(paired_difference([0.7], [0.9])[1])  # one seed: no interval
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_difference([0.7, 0.8], [0.9])
+    assert t_quantile_975(1) == pytest.approx(12.706) and t_quantile_975(100) == pytest.approx(1.96)
+
+
+def test_table_cells_read_mean_and_std_and_deltas_are_paired_per_seed():
+    rows = _rows("raw", [0.90, 0.92, 0.94], [0.98, 0.97, 0.99]) + _rows("x", [0.80, 0.83, 0.86], [0.60, 0.62, 0.64])
+    text = comparison_table(rows)
+    # x: top-1 mean 83.00, std 3.00; paired differences -10, -9, -8 points: mean -9, std 1,
+    # 95% half-width 4.303 * 1 / sqrt(3) = 2.48.
+    assert "| x | 3 | 83.00 ± 3.00 | -9.00 [-11.48, -6.52] | 62.00 ± 2.00 |" in text
+    assert "mean ± std" in text and "95% CI" in text
+    summary = {s.name: s for s in summarize(rows)}
+    assert summary["x"].mean["cmap"] == pytest.approx(0.62) and summary["x"].std["cmap"] == pytest.approx(0.02)
+    assert summary["raw"].delta == {}  # the reference row has no delta against itself
+    assert "| raw | 3 | 92.00 ± 2.00 |  | 98.00 ± 1.00 |  |" in text
+
+
+def test_deltas_use_only_the_seeds_the_reference_shares():
+    rows = _rows("raw", [0.9, 0.9], [0.9, 0.9]) + [ResultRow("x", 0.5, 0.5, 0.5, seed=s) for s in (1, 7)]
+    x = {s.name: s for s in summarize(rows)}["x"]
+    assert x.n == 2 and x.delta["top1"][0] == pytest.approx(-0.4)
+    assert math.isnan(x.delta["top1"][1])  # one shared seed: no interval
+    with pytest.raises(ValueError, match="two results for one seed"):
+        summarize([ResultRow("x", 0.5, 0.5, 0.5, seed=0)] * 2)
+
+
+def test_pareto_front_keeps_methods_within_one_standard_deviation():
+    # b beats a on both axes, but by less than a's spread: both stay on the front.
+    noisy = summarize(_rows("a", [0.80, 0.90, 0.70], [0.70, 0.80, 0.60]) + _rows("b", [0.85, 0.86, 0.84], [0.66, 0.67, 0.65]))
+    assert sorted(noisy[i].name for i in pareto_front_with_spread(noisy)) == ["a", "b"]
+    # The same means with tight seeds: a is dominated.
+    tight = summarize(_rows("a", [0.80, 0.81, 0.79], [0.70, 0.71, 0.69]) + _rows("b", [0.85, 0.86, 0.84], [0.66, 0.67, 0.65]))
+    assert [tight[i].name for i in pareto_front_with_spread(tight)] == ["b"]
+
+
+def test_csv_keeps_every_seed_and_the_plot_draws_means(tmp_path):
+    rows = _rows("raw", [0.9, 0.92], [0.98, 0.97]) + _rows("x", [0.8, 0.83], [0.6, 0.62])
+    write_comparison_csv(rows, tmp_path / "t.csv")
+    table = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert [(r["method"], r["seed"]) for r in table] == [("raw", "0"), ("raw", "1"), ("x", "0"), ("x", "1")]
+    assert float(table[3]["top1_delta"]) == pytest.approx(0.83 - 0.92)  # against raw of the same seed
+    front = plot_tradeoff(rows, tmp_path / "plot.png")
+    assert front == ["x", "raw"] and (tmp_path / "plot.png").stat().st_size > 1000  # neither dominates
+
+
+def test_default_runs_repeat_every_run_per_seed_in_seed_order():
+    runs = default_runs(["raw", "bdq"], [(2.0, 0.5)], ["bdq"], seeds=[0, 1, 2])
+    assert len(runs) == 3 * 4
+    assert [r.seed for r in runs] == [0] * 4 + [1] * 4 + [2] * 4
+    assert SweepRun("novel_bdq", "bdq", table="table2", seed=2) in runs
+    with pytest.raises(ValueError, match="distinct"):
+        default_runs(["raw"], [], seeds=[0, 0])
+
+
+def test_sweep_script_plans_three_seeds_and_one_epoch_budget_for_every_learned_method(tmp_path):
+    from benchmarks import sweep as script
+
+    settings, runs = script.plan(script.parse_args(["--out", str(tmp_path)]))
+    seeds = {}
+    for r in runs:
+        seeds.setdefault((r.name, r.table), set()).add(r.seed)
+    assert all(s == {0, 1, 2} for s in seeds.values()), seeds
+    assert settings.train_epochs == script.TRAIN_EPOCHS  # BDQ, SPAct and token pruning alike
+    _, quick = script.plan(script.parse_args(["--quick", "--seeds", "3,4", "--out", str(tmp_path)]))
+    assert {r.seed for r in quick} == {3, 4}
