@@ -154,9 +154,11 @@ def _expected_cost(run: SweepRun) -> float:
 
 
 def _execution_order(run: SweepRun) -> tuple:
-    """Table 1 (the headline) before Table 2, and within a table the long runs first so that two
-    processes pack well; an interrupted sweep then holds Table 1 first."""
-    return run.table != "table1", -_expected_cost(run), run.seed
+    """Table 1 (the headline) before Table 2; within a table raw first (every delta is paired with
+    it), then the headline method, the other learned ones (longest first, so two processes pack
+    well) and the training-free ones; seed by seed. An interrupted sweep then holds what matters."""
+    priority = 0 if run.method == "raw" else 1 if run.method == "token_pruning" and run.group == "method" else 2
+    return run.table != "table1", priority, -_expected_cost(run), run.seed
 
 
 def _execute_in_worker(settings: SweepSettings, run: SweepRun) -> str:
