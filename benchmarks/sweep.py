@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"epochs of the fresh models (default {EVAL_EPOCHS})")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="runs executed at once, in separate processes with one thread each (default: 2)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the tables from the runs finished so far, listing the others")
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch everywhere (smoke test)")
     return parser.parse_args(argv)
 
@@ -100,9 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings, runs = plan(args)
     sweep = Sweep(settings)
-    rows = sweep.run(runs, jobs=args.jobs)
     command = " ".join(["python benchmarks/sweep.py", *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
-    for name, path in sweep.write_reports(rows, command.strip()).items():
+    if args.report_only:
+        rows, missing = sweep.collect(runs)
+        command = command.replace(" --report-only", "")
+        print(f"{len(runs) - len(missing)} of {len(runs)} runs finished; tables from those")
+    else:
+        rows, missing = sweep.run(runs, jobs=args.jobs), []
+    for name, path in sweep.write_reports(rows, command.strip(), missing).items():
         print(f"{name}: {os.path.relpath(path)}")
     return 0
 

@@ -107,3 +107,24 @@ def test_sweep_script_plans_three_seeds_and_one_epoch_budget_for_every_learned_m
     assert settings.train_epochs == script.TRAIN_EPOCHS  # BDQ, SPAct and token pruning alike
     _, quick = script.plan(script.parse_args(["--quick", "--seeds", "3,4", "--out", str(tmp_path)]))
     assert {r.seed for r in quick} == {3, 4}
+
+
+def test_report_only_writes_tables_from_finished_runs_and_lists_the_rest(tmp_path):
+    """An interrupted multi-seed sweep still yields tables of what finished, saying what is missing."""
+    import json
+
+    from anonpriv.evaluation.sweep import Sweep, SweepSettings
+
+    sweep = Sweep(SweepSettings(out=tmp_path), log=lambda _: None)
+    runs = default_runs(["raw", "bdq"], [], seeds=[0, 1])
+    scores = {("raw", 0): 0.90, ("raw", 1): 0.92, ("bdq", 0): 0.80}  # bdq seed 1 did not finish
+    for run in runs:
+        if run.key in scores:
+            sweep.result_file(run).parent.mkdir(parents=True)
+            sweep.result_file(run).write_text(json.dumps({"top1": scores[run.key], "cmap": 0.5, "f1": 0.5}))
+    rows, missing = sweep.collect(runs)
+    assert [(r.name, r.seed) for r in rows["table1"]] == [("raw", 0), ("raw", 1), ("bdq", 0)]
+    assert [m.key for m in missing] == [("bdq", 1)]
+    sweep.write_reports(rows, "test", missing)
+    text = (tmp_path / "table1.md").read_text()
+    assert "| bdq | 1 | 80.00 | -10.00 |" in text and "Not finished yet (not in the table): bdq (seed 1)" in text

@@ -294,6 +294,18 @@ class Sweep:
         self.log(f"sweep finished in {time.perf_counter() - total:.0f} s")
         return rows
 
+    def collect(self, runs: Sequence[SweepRun]) -> tuple[dict[str, list[ResultRow]], list[SweepRun]]:
+        """The rows of the finished ``runs`` (nothing is executed) and the runs not finished yet."""
+        rows: dict[str, list[ResultRow]] = {"table1": [], "table2": []}
+        missing = []
+        for run in runs:
+            if not self.result_file(run).exists():
+                missing.append(run)
+                continue
+            rows[run.table].append(ResultRow.from_results(run.name.removeprefix("novel_"), self.saved_result(run),
+                                                          group=run.group, params=run.params, seed=run.seed))
+        return rows, missing
+
     def _run_parallel(self, pending: Sequence[SweepRun], jobs: int) -> None:
         """Execute ``pending`` in ``jobs`` spawned processes, longest runs first so they pack well."""
         order = sorted(pending, key=_execution_order)
@@ -312,9 +324,17 @@ class Sweep:
                 self.executed.append(run.key)
                 self.log(f"[{done}/{len(order)} finished]{line}")
 
-    def write_reports(self, rows: dict[str, list[ResultRow]], command: str) -> dict[str, Path]:
+    def write_reports(self, rows: dict[str, list[ResultRow]], command: str,
+                      missing: Sequence[SweepRun] = ()) -> dict[str, Path]:
+        """Write the tables, the CSVs and the plot; ``missing`` runs (not finished) are listed under
+        their table, so a partial report says what it lacks."""
         out = self.settings.out
         written = {}
+
+        def not_finished(table: str) -> str:
+            names = [run.label for run in missing if run.table == table]
+            return f"\nNot finished yet (not in the table): {', '.join(names)}.\n" if names else ""
+
         table1 = rows["table1"]
         if table1:
             methods = [r for r in table1 if r.group == "method"]
@@ -327,7 +347,7 @@ class Sweep:
             front = plot_tradeoff(table1, out / "tradeoff.png")
             text += (f"\nPareto front (means over seeds; a method is off the front only if another has both a lower "
                      f"worst-case cMAP and a higher top-1, each by more than one standard deviation): {', '.join(front)}\n")
-            text += STATISTICS_NOTE
+            text += STATISTICS_NOTE + not_finished("table1")
             text += f"\nMade by `{command}`.\n"
             (out / "table1.md").write_text(text)
             write_comparison_csv(table1, out / "table1.csv")
@@ -338,7 +358,7 @@ class Sweep:
                 title=(f"Table 2: novel protocol (anonymizers trained on actions {SEEN_ACTIONS} and attributes "
                        f"{SEEN_ATTRIBUTES}; fresh models on actions {NOVEL_ACTIONS} and attributes {NOVEL_ATTRIBUTES})"),
             )
-            text += STATISTICS_NOTE + f"\nMade by `{command}`.\n"
+            text += STATISTICS_NOTE + not_finished("table2") + f"\nMade by `{command}`.\n"
             (out / "table2.md").write_text(text)
             write_comparison_csv(rows["table2"], out / "table2.csv")
             written["table2"] = out / "table2.md"
