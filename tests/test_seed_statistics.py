@@ -123,7 +123,7 @@ def test_report_only_writes_tables_from_finished_runs_and_lists_the_rest(tmp_pat
             sweep.result_file(run).parent.mkdir(parents=True)
             sweep.result_file(run).write_text(json.dumps({"top1": scores[run.key], "cmap": 0.5, "f1": 0.5}))
     rows, missing = sweep.collect(runs)
-    assert [(r.name, r.seed) for r in rows["table1"]] == [("raw", 0), ("raw", 1), ("bdq", 0)]
+    assert [(r.name, r.seed) for r in rows["table1"]] == [("raw", 0), ("bdq", 0), ("raw", 1)]  # seed by seed
     assert [m.key for m in missing] == [("bdq", 1)]
     sweep.write_reports(rows, "test", missing)
     text = (tmp_path / "table1.md").read_text()
