@@ -24,6 +24,7 @@ from benchmarks import (
     end_to_end_anonymize,
     startup_and_deface,
     token_pruning_speedup,
+    training_speed,
 )
 from benchmarks.common import emit
 
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "end_to_end_anonymize": lambda quick: end_to_end_anonymize.run(quick),
     "data_loading": lambda quick: data_loading.run(quick),
     "startup_and_deface": lambda quick: startup_and_deface.run(quick),
+    "training_speed": lambda quick: training_speed.run(quick),
 }
 
 

@@ -38,7 +38,8 @@ class TinyC3D(nn.Module):
     """A four-layer 3D CNN that trains on CPU in minutes; handles any T, H, W."""
 
     def __init__(
-        self, num_classes: int, width: int = 16, in_channels: int = 3, dropout: float = 0.1, motion: bool = True
+        self, num_classes: int, width: int = 16, in_channels: int = 3, dropout: float = 0.1, motion: bool = True,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.normalize = Normalize((0.5,) * in_channels, (0.25,) * in_channels)
@@ -54,8 +55,9 @@ class TinyC3D(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * width, num_classes))
         # Channels-last 3D convolutions train about 1.5x faster on CPU (oneDNN); same numbers up to
-        # float rounding. Loading a state dict keeps this layout.
-        self.features.to(memory_format=torch.channels_last_3d)
+        # float rounding (benchmarks/training_speed.py). Loading a state dict keeps this layout.
+        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        self.features.to(memory_format=self.memory_format)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         x = self.normalize(video)
@@ -63,13 +65,14 @@ class TinyC3D(nn.Module):
             # Temporal differences as extra channels make motion salient to a small network.
             diff = torch.diff(x, dim=2, prepend=x[:, :, :1])
             x = torch.cat([x, diff], dim=1)
-        return self.head(self.features(x.contiguous(memory_format=torch.channels_last_3d)))
+        return self.head(self.features(x.contiguous(memory_format=self.memory_format)))
 
 
 @register_utility_model
-def c3d_tiny(num_classes: int, width: int = 16, dropout: float = 0.1, motion: bool = True) -> nn.Module:
+def c3d_tiny(num_classes: int, width: int = 16, dropout: float = 0.1, motion: bool = True,
+             channels_last: bool = True) -> nn.Module:
     """:class:`TinyC3D`, the CPU default."""
-    return TinyC3D(num_classes, width=width, dropout=dropout, motion=motion)
+    return TinyC3D(num_classes, width=width, dropout=dropout, motion=motion, channels_last=channels_last)
 
 
 class TorchvisionVideoClassifier(nn.Module):
