@@ -13,6 +13,7 @@ import importlib
 _EXPORTS = {
     "VideoPrivacyDataModule": "datamodule",
     "HMDB51Source": "hmdb51",
+    "PAHMDB51Source": "hmdb51",
     "PrivacyLabelError": "privacy_labels",
     "PrivacyLabels": "privacy_labels",
     "load_privacy_labels": "privacy_labels",

@@ -34,7 +34,7 @@ class VideoPrivacyDataModule(pl.LightningDataModule):
         drop_last: drop the incomplete last *training* batch of each epoch (default ``True``).
             Some methods cannot train on a batch of one clip (SPAct's NT-Xent loss needs two,
             BatchNorm on one value per channel fails), and a training set one clip more than a
-            multiple of ``batch_size`` (UCF101 split 1: 9,537 = 16 x 596 + 1) would end every epoch
+            multiple of ``batch_size`` (e.g. 9,537 = 16 x 596 + 1, all of UCF101 split 1's training list) would end every epoch
             with one. At most ``batch_size - 1`` clips per epoch are left out, different ones each
             epoch when shuffled. Validation, test and predict loaders never drop anything. If the
             training split has fewer clips than ``batch_size``, nothing is dropped (one smaller
