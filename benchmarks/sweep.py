@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/sweep.py --grid 2.0:0.5,1.0:0.7   # plus token-pruning trade-off points
     .venv/bin/python benchmarks/sweep.py --quick         # a tiny smoke version, into results/runs/quick
     .venv/bin/python benchmarks/sweep.py --jobs 1        # one run at a time (default: 2 processes)
+    .venv/bin/python benchmarks/sweep.py --faces         # the faces comparison, into results/faces
 
 Trains every method that learns (BDQ, SPAct, token pruning; optionally a lambda_priv x keep_ratio
 grid of token pruning), each with the same epoch budget, evaluates every method with fresh models
@@ -15,6 +16,15 @@ finished runs under ``<out>/runs/<name>/seed<k>`` are kept (their ``result.json`
 with the tables). Delete a run's folder to redo it.
 ``--quick`` writes into ``results/runs/quick`` unless ``--out`` is given, so a smoke run neither
 overwrites the published tables nor leaves tiny runs that a full sweep would then keep as finished.
+
+``--faces``: the faces comparison. The training-free methods (raw, blur, blur_strong, downsample,
+face_blur; learned ones too if ``--methods`` names them) are evaluated on the synthetic variant with
+detectable faces (``configs/data/synthetic_faces.yaml``: 112-px frames, heads carrying real face
+photos) with the protocol's face rate on (``--model.init_args.face_rate true``: the share of test
+frames in which CenterFace finds a face, after anonymization and on the raw clips), so Table 1 gains a
+``face rate (%)`` column. It writes ``results/faces/table1.md|csv`` (never ``results/table1.md``),
+with no Table 2, and needs the optional extra ``pip install 'anonpriv[faces]'``. With ``--quick`` it
+uses a few 8-frame 112-px clips and writes into ``results/runs/quick/faces``.
 """
 
 from __future__ import annotations
@@ -36,6 +46,15 @@ NOVEL = ["raw", "bdq", "spact", "token_pruning"]  # training-free methods do not
 # models' epochs; see benchmarks/sweep_budget.md for what these cost and why they suffice.
 TRAIN_EPOCHS = 5
 EVAL_EPOCHS = 6
+# The faces comparison (--faces): the training-free methods (blur_strong joins blur as in the default
+# plan) on the synthetic data with detectable faces, with the protocol's face rate on.
+FACE_METHODS = ["raw", "blur", "downsample", "face_blur"]
+FACES_DATA = CONFIGS / "data" / "synthetic_faces.yaml"
+FACE_RATE_ARGS = ("--model.init_args.face_rate", "true")
+# --faces --quick: a few short clips (the faces variant needs frames of at least 112 pixels)
+QUICK_FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8", "--data.source.init_args.num_train", "8",
+                         "--data.source.init_args.num_val", "4", "--data.source.init_args.num_test", "6",
+                         "--data.batch_size", "4")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -56,8 +75,10 @@ def parse_grid(text: str) -> list[tuple[float, float]]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: results, or results/runs/quick with --quick)")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated registered methods")
+                        help="output folder (default: results, or results/runs/quick with --quick; under it faces/ with --faces)")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated registered methods (default {','.join(METHODS)}; "
+                             f"with --faces: {','.join(FACE_METHODS)})")
     parser.add_argument("--grid", default="",
                         help="token-pruning points lambda_priv:keep_ratio, comma-separated, e.g. "
                              f"{','.join(f'{lam}:{k}' for lam, k in GRID)} (default: none; each point costs a "
@@ -74,20 +95,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: write the tables from the runs finished so far, listing the others")
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch everywhere (smoke test)")
+    parser.add_argument("--faces", action="store_true",
+                        help="the faces comparison: training-free methods (and any --methods) on "
+                             "configs/data/synthetic_faces.yaml with the protocol's face rate on, into results/faces "
+                             "(needs pip install 'anonpriv[faces]')")
     return parser.parse_args(argv)
 
 
 def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
     """The settings and the runs ``args`` ask for (what :func:`main` executes; tests read it too)."""
-    methods = [m for m in args.methods.split(",") if m]
+    faces = getattr(args, "faces", False)
+    default_methods = FACE_METHODS if faces else METHODS
+    methods = [m for m in (args.methods if args.methods is not None else ",".join(default_methods)).split(",") if m]
     out = args.out if args.out is not None else Path("results/runs/quick" if args.quick else "results")
+    if faces and args.out is None:
+        out = out / "faces"
     settings = SweepSettings(out=out, train_epochs=args.train_epochs, eval_epochs=args.eval_epochs)
     if args.quick:
         settings.data_config = CONFIGS / "data" / "synthetic_tiny.yaml"
         settings.train_epochs = 1
         settings.eval_epochs = 1
+    if faces:
+        settings.data_config = FACES_DATA
+        settings.eval_args = (*settings.eval_args, *FACE_RATE_ARGS)
+        if args.quick:
+            settings.data_args = (*settings.data_args, *QUICK_FACES_DATA_ARGS)
     seeds = parse_seeds(args.seeds if args.seeds is not None else ("0,1" if args.quick else "0,1,2"))
-    novel = [] if args.no_novel else [m for m in methods if m in NOVEL]
+    novel = [] if args.no_novel or faces else [m for m in methods if m in NOVEL]
     runs = default_runs(methods, parse_grid(args.grid) if "token_pruning" in methods else [], novel, seeds)
     if "blur" in methods and not args.quick:
         # The papers' StrongBlur (k=13, sigma=10 on person boxes of 112+ px) scaled to the ~50-px figures of
@@ -100,6 +134,13 @@ def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.faces:
+        from anonpriv.faces import FacesExtraMissing, require_faces
+
+        try:
+            require_faces()
+        except FacesExtraMissing as error:
+            raise SystemExit(f"sweep.py --faces: {error}") from None
     settings, runs = plan(args)
     sweep = Sweep(settings)
     command = " ".join(["python benchmarks/sweep.py", *map(shlex.quote, argv if argv is not None else sys.argv[1:])])

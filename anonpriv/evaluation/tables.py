@@ -4,6 +4,12 @@ A sweep evaluates each method with several seeds; every seed's scores are a :cla
 :func:`summarize` groups them by method into :class:`SeedSummary` s (mean and standard deviation
 over seeds, and the paired difference to the reference row, seed by seed, with a 95% t interval),
 which is what the tables print and the plot draws. The CSV keeps every seed's row.
+
+Rows of an evaluation with the protocol's face rate (``face_rate: true``, :mod:`anonpriv.evaluation.protocol`)
+also carry ``face_rate`` (the share of anonymized test frames in which a pretrained face detector
+finds a face) and ``face_rate_raw`` (the same on the raw clips); the table then shows a
+``face rate (%)`` column and the CSV ``face_rate`` / ``face_rate_raw`` columns. Without them the
+table and the CSV are as before.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class ResultRow:
     group: str = "method"  # "method" or "sweep" (points of the token-pruning trade-off curve)
     params: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
+    face_rate: float | None = None  # share of anonymized test frames with a detected face (None: not measured)
+    face_rate_raw: float | None = None  # the same on the raw test clips, for reference
 
     @classmethod
     def from_results(cls, name: str, results: dict, group: str = "method", params: dict | None = None,
@@ -44,7 +52,8 @@ class ResultRow:
         if worst in attackers:
             cmap, f1 = attackers[worst]["cmap"], attackers[worst]["f1"]
         return cls(name=name, top1=results["top1"], cmap=cmap, f1=f1, attackers=attackers, worst_attacker=worst,
-                   group=group, params=dict(params or {}), seed=seed)
+                   group=group, params=dict(params or {}), seed=seed, face_rate=results.get("face_rate"),
+                   face_rate_raw=results.get("face_rate_raw"))
 
 
 # Two-sided 95% quantiles of Student's t with 1..30 degrees of freedom (beyond: the normal's 1.96).
@@ -52,6 +61,8 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
          2.045, 2.042)
 METRICS = ("top1", "cmap", "f1")
+#: metrics only some evaluations measure (None where not): summarised over the seeds that have them
+OPTIONAL_METRICS = ("face_rate", "face_rate_raw")
 
 
 def t_quantile_975(dof: int) -> float:
@@ -82,8 +93,10 @@ def paired_difference(values: Sequence[float], reference: Sequence[float]) -> tu
 
 @dataclasses.dataclass
 class SeedSummary:
-    """One method over its seeds: ``mean[m]`` / ``std[m]`` for m in top1, cmap, f1; ``delta[m]`` is
-    ``(mean paired difference to the reference, 95% half-width)`` over the seeds both share."""
+    """One method over its seeds: ``mean[m]`` / ``std[m]`` for m in top1, cmap, f1, and for
+    face_rate / face_rate_raw where its rows measured them (over those rows; absent otherwise);
+    ``delta[m]`` is ``(mean paired difference to the reference, 95% half-width)`` over the seeds
+    both share (top1, cmap, f1)."""
 
     name: str
     group: str
@@ -113,10 +126,14 @@ def summarize(rows: Sequence[ResultRow], reference: str = "raw") -> list[SeedSum
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"{name!r} has two results for one seed: {seeds}")
         stats = {m: mean_std([getattr(r, m) for r in group]) for m in METRICS}
+        for m in OPTIONAL_METRICS:
+            measured = [getattr(r, m) for r in group if getattr(r, m) is not None]
+            if measured:
+                stats[m] = mean_std(measured)
         worst = [r.worst_attacker for r in group]
         summary = SeedSummary(
             name=name, group=group[0].group, params=group[0].params, seeds=seeds,
-            mean={m: stats[m][0] for m in METRICS}, std={m: stats[m][1] for m in METRICS},
+            mean={m: mean for m, (mean, _) in stats.items()}, std={m: std for m, (_, std) in stats.items()},
             worst_attacker=max(dict.fromkeys(worst), key=worst.count), rows=list(group),
         )
         paired = [(r, ref_by_seed[r.seed]) for r in group if r.seed in ref_by_seed]
@@ -171,6 +188,8 @@ def _pct(value: float) -> str:
 
 
 def _cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
+    if metric not in summary.mean:  # an optional metric this method's rows did not measure
+        return "n/a"
     mean, std = summary.mean[metric], summary.std[metric]
     if math.isnan(mean):
         return "n/a"
@@ -200,24 +219,46 @@ def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: s
     Rows of several seeds per method are summarised (:func:`summarize`): each cell reads
     ``mean ± std`` over seeds and each delta ``mean [95% interval]`` of the paired difference to the
     reference on the same seeds; the worst attacker is the one that was worst on most seeds.
+
+    Only when some row measured it, a ``face rate (%)`` column (after F1) gives the share of
+    anonymized test frames in which the face detector finds a face (``mean ± std``; ``n/a`` for a
+    method that was not measured), and a line under the table the raw test clips' rate, the
+    reference.
     """
     summaries = summarize(rows, reference)
     several = any(s.n > 1 for s in summaries)
     spread = " (mean ± std)" if several else ""
     interval = " [95% CI]" if several else ""
+    faces = any("face_rate" in s.mean for s in summaries)
     lines = [f"**{title}**", ""] if title else []
     lines += [
         f"| Method | seeds | Top-1 (%) ↑{spread} | Δ vs {reference}{interval} | cMAP (%) ↓{spread} | Δ vs {reference}{interval} "
-        f"| F1 ↓{spread} | Δ vs {reference}{interval} | worst attacker |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| F1 ↓{spread} | Δ vs {reference}{interval} |{f' face rate (%) ↓{spread} |' if faces else ''} worst attacker |",
+        f"|---|---:|---:|---:|---:|---:|---:|---:|{'---:|' if faces else ''}---|",
     ]
     for r in summaries:
+        face_cell = f" {_cell(r, 'face_rate', 100, 1)} |" if faces else ""
         lines.append(
             f"| {r.name} | {r.n} | {_cell(r, 'top1', 100, 2)} | {_delta_cell(r, 'top1', 100, 2)} "
             f"| {_cell(r, 'cmap', 100, 2)} | {_delta_cell(r, 'cmap', 100, 2)} "
-            f"| {_cell(r, 'f1', 1, 3)} | {_delta_cell(r, 'f1', 1, 3)} | {r.worst_attacker} |"
+            f"| {_cell(r, 'f1', 1, 3)} | {_delta_cell(r, 'f1', 1, 3)} |{face_cell} {r.worst_attacker} |"
         )
+    if faces:
+        lines += ["", _raw_face_rate_note(rows)]
     return "\n".join(lines) + "\n"
+
+
+def _raw_face_rate_note(rows: Sequence[ResultRow]) -> str:
+    """The line under a table with a face-rate column: what it measures, and the raw clips' rate."""
+    raw = [r.face_rate_raw for r in rows if r.face_rate_raw is not None]
+    if not raw:
+        reference = "not recorded"
+    elif max(raw) - min(raw) < 1e-9:  # one test set: every evaluation saw the same raw clips
+        reference = f"{100 * raw[0]:.1f}%"
+    else:
+        reference = f"{100 * min(raw):.1f}% to {100 * max(raw):.1f}% over the evaluations"
+    return ("Face rate: share of the anonymized test frames in which a pretrained face detector (CenterFace, "
+            f"heat >= its threshold) finds a face; on the raw test clips: {reference}.")
 
 
 def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str = "raw") -> None:
@@ -225,16 +266,19 @@ def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str =
 
     ``cmap`` and ``f1`` are both the ``worst_attacker``'s (the highest-cMAP one); ``cmap_<a>`` /
     ``f1_<a>`` are every attacker's own. Deltas are against the ``reference`` row of the same seed
-    (empty where that seed has none).
+    (empty where that seed has none). When some row measured the face rate, ``face_rate`` and
+    ``face_rate_raw`` follow ``f1_delta`` (empty for rows that did not).
     """
     ref_by_seed = {r.seed: r for r in rows if r.name == reference}
     attackers = sorted({a for r in rows for a in r.attackers})
     params = sorted({p for r in rows for p in r.params})
+    # both columns or neither: the raw clips' rate is the reference of the anonymized one
+    faces = list(OPTIONAL_METRICS) if any(getattr(r, m) is not None for r in rows for m in OPTIONAL_METRICS) else []
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["method", "group", "seed", *params, "top1", "top1_delta", "cmap", "cmap_delta", "f1",
-                         "f1_delta", "worst_attacker", *[f"cmap_{a}" for a in attackers],
+                         "f1_delta", *faces, "worst_attacker", *[f"cmap_{a}" for a in attackers],
                          *[f"f1_{a}" for a in attackers]])
         for r in rows:
             ref = ref_by_seed.get(r.seed)
@@ -245,6 +289,7 @@ def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str =
             writer.writerow([
                 r.name, r.group, r.seed, *[r.params.get(p, "") for p in params],
                 f"{r.top1:.6f}", delta("top1"), f"{r.cmap:.6f}", delta("cmap"), f"{r.f1:.6f}", delta("f1"),
+                *["" if getattr(r, m) is None else f"{getattr(r, m):.6f}" for m in faces],
                 r.worst_attacker,
                 *[f"{r.attackers[a]['cmap']:.6f}" if a in r.attackers else "" for a in attackers],
                 *[f"{r.attackers[a]['f1']:.6f}" if a in r.attackers else "" for a in attackers],

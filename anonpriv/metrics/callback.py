@@ -20,6 +20,13 @@ the clips ``DistributedSampler`` repeats to give every rank as many batches are 
 collected clip is matched to its dataset index through the rank's sampler), and the merged set is
 put back in dataset order, so N processes give what one process gives. Only global rank 0 writes
 the results files.
+
+Method-provided results: a LightningModule may define ``extra_test_results() -> dict``; at the end of
+the test epoch the callback calls it on every process (so it may run collectives: under DDP the
+method gathers its own numbers there, as :class:`~anonpriv.evaluation.ProtocolEvaluation` does for
+its face rate) and merges what it returns into the test results (``results.json``, and
+:attr:`PrivacyUtilityMetrics.last_results`); its numeric top-level entries are also logged as
+``test/<key>``. The values must be JSON-serialisable and must not reuse the callback's own keys.
 """
 
 from __future__ import annotations
@@ -184,11 +191,36 @@ class PrivacyUtilityMetrics(pl.Callback):
         self._gather(trainer, "test")
         results = self.compute("test", self._privacy_names(trainer, pl_module))
         self._log("test", pl_module, results)
+        extra = _extra_test_results(pl_module)  # on every rank: the method may gather across ranks in it
+        if results and extra:
+            results.update(extra)
+            numbers = {f"test/{k}": float(v) for k, v in extra.items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if numbers:
+                pl_module.log_dict(numbers, prog_bar=False, sync_dist=trainer.world_size > 1)
         results["method"] = type(pl_module).__name__
         self.last_results["test"] = results
         out_dir = self.results_dir or (trainer.log_dir if trainer.loggers else None)
         if out_dir and trainer.is_global_zero:
             write_results(results, Path(out_dir))
+
+
+def _extra_test_results(pl_module: pl.LightningModule) -> dict:
+    """The method's ``extra_test_results()`` (empty if it has none), checked not to overwrite the
+    callback's own results."""
+    hook = getattr(pl_module, "extra_test_results", None)
+    if hook is None:
+        return {}
+    extra = dict(hook() or {})
+    clash = sorted(set(extra) & _OWN_RESULT_KEYS)
+    if clash:
+        raise ValueError(f"{type(pl_module).__name__}.extra_test_results() returned {clash}, which the metrics "
+                         "callback reports itself: give them other names.")
+    return extra
+
+
+_OWN_RESULT_KEYS = {"num_videos", "num_clips", "top1", "positive_rate", "attackers", "cmap", "f1", "worst_attacker",
+                    "excluded_attributes", "method"}
 
 
 def merge_rank_payloads(parts: list[dict]) -> _Buffer:
