@@ -75,7 +75,8 @@ def parse_grid(text: str) -> list[tuple[float, float]]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: results, or results/runs/quick with --quick; under it faces/ with --faces)")
+                        help="output folder (default: results, or results/runs/quick with --quick; "
+                             "with --faces, faces/ under either)")
     parser.add_argument("--methods", default=None,
                         help=f"comma-separated registered methods (default {','.join(METHODS)}; "
                              f"with --faces: {','.join(FACE_METHODS)})")

@@ -133,7 +133,8 @@ def test_callback_merges_a_methods_extra_results_and_refuses_its_own_keys():
 # -- tables ----------------------------------------------------------------------------------------------
 def _rows(name, top1, face=None, face_raw=None):
     return [ResultRow(name, t, 0.5, 0.5, worst_attacker="resnet18", seed=s,
-                      face_rate=None if face is None else face[s], face_rate_raw=None if face_raw is None else face_raw[s])
+                      face_rate=None if face is None else face[s],
+                      face_rate_raw=None if face_raw is None else face_raw[s])
             for s, t in enumerate(top1)]
 
 

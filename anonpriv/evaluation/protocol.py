@@ -159,7 +159,8 @@ class ProtocolEvaluation(AnonymizationMethod):
     ) -> None:
         if face_rate:
             if not 0.0 < face_threshold < 1.0:
-                raise ValueError(f"face_threshold={face_threshold} must lie strictly between 0 and 1 (the detector's heat).")
+                raise ValueError(f"face_threshold={face_threshold} must lie strictly between 0 and 1 "
+                                 "(the detector's heat).")
             from anonpriv.faces import require_faces
 
             require_faces()  # before anything is built: the one-line error naming the extra
@@ -238,7 +239,8 @@ class FaceCounts:
         self.counts: list[tuple[int, int, int, int]] = []  # raw hits, raw frames, anonymized hits, frames
         self.batches: list[tuple[int, int]] = []
 
-    def add(self, ids: Sequence, raw_flags: torch.Tensor, anonymized_flags: torch.Tensor, dataloader_idx: int = 0) -> None:
+    def add(self, ids: Sequence, raw_flags: torch.Tensor, anonymized_flags: torch.Tensor,
+            dataloader_idx: int = 0) -> None:
         if not len(ids) == len(raw_flags) == len(anonymized_flags):
             raise ValueError(f"{len(ids)} ids for {len(raw_flags)} raw and {len(anonymized_flags)} anonymized clips")
         self.ids.extend(str(i) for i in ids)

@@ -230,10 +230,11 @@ def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: s
     spread = " (mean ± std)" if several else ""
     interval = " [95% CI]" if several else ""
     faces = any("face_rate" in s.mean for s in summaries)
+    face_header = f" face rate (%) ↓{spread} |" if faces else ""
     lines = [f"**{title}**", ""] if title else []
     lines += [
         f"| Method | seeds | Top-1 (%) ↑{spread} | Δ vs {reference}{interval} | cMAP (%) ↓{spread} | Δ vs {reference}{interval} "
-        f"| F1 ↓{spread} | Δ vs {reference}{interval} |{f' face rate (%) ↓{spread} |' if faces else ''} worst attacker |",
+        f"| F1 ↓{spread} | Δ vs {reference}{interval} |{face_header} worst attacker |",
         f"|---|---:|---:|---:|---:|---:|---:|---:|{'---:|' if faces else ''}---|",
     ]
     for r in summaries:
