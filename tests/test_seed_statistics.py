@@ -128,3 +128,18 @@ def test_report_only_writes_tables_from_finished_runs_and_lists_the_rest(tmp_pat
     sweep.write_reports(rows, "test", missing)
     text = (tmp_path / "table1.md").read_text()
     assert "| bdq | 1 | 80.00 | -10.00 |" in text and "Not finished yet (not in the table): bdq (seed 1)" in text
+
+
+def test_a_failed_run_does_not_stop_the_others_and_is_named_at_the_end(tmp_path, monkeypatch):
+    """One failing run in a parallel sweep: the rest finish and are kept, the error names the failure."""
+    from anonpriv.evaluation.sweep import CONFIGS, Sweep, SweepSettings
+
+    settings = SweepSettings(out=tmp_path, data_config=CONFIGS / "data" / "synthetic_tiny.yaml", train_epochs=1,
+                             eval_epochs=1, eval_args=("--model.init_args.attackers", '["frame_cnn_tiny"]'))
+    runs = [SweepRun("raw", "raw"), SweepRun("broken", "raw", model_args=(("no_such_option", 1),)),
+            SweepRun("downsample", "downsample")]
+    sweep = Sweep(settings, log=lambda _: None)
+    with pytest.raises(RuntimeError, match=r"1 sweep run\(s\) failed: broken \(seed 0\).*rerun the same command"):
+        sweep.run(runs, jobs=2)
+    assert sweep.result_file(runs[0]).exists() and sweep.result_file(runs[2]).exists()
+    assert not sweep.result_file(runs[1]).exists()

@@ -311,18 +311,24 @@ class Sweep:
         order = sorted(pending, key=_execution_order)
         self.log(f"running {len(order)} unfinished runs in {jobs} processes (one thread each)")
         context = multiprocessing.get_context("spawn")  # no forked copies of a threaded torch
+        failures: list[str] = []
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = {pool.submit(_execute_in_worker, self.settings, run): run for run in order}
             for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
                 run = futures[future]
                 try:
                     line = future.result()
-                except Exception as error:
-                    for other in futures:
-                        other.cancel()
-                    raise RuntimeError(f"sweep run {run.label!r} failed: {error}") from error
+                except Exception as error:  # the other runs go on: hours of work are not lost to one
+                    failures.append(f"{run.label}: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}")
+                    self.log(f"[{done}/{len(order)} FAILED] {failures[-1]}")
+                    continue
                 self.executed.append(run.key)
                 self.log(f"[{done}/{len(order)} finished]{line}")
+        if failures:
+            raise RuntimeError(
+                f"{len(failures)} sweep run(s) failed: " + "; ".join(failures) + ". Every other run finished and is "
+                "kept: rerun the same command to retry the failed ones, or add --report-only for the tables so far."
+            )
 
     def write_reports(self, rows: dict[str, list[ResultRow]], command: str,
                       missing: Sequence[SweepRun] = ()) -> dict[str, Path]:
