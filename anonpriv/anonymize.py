@@ -111,9 +111,13 @@ def parse_method_args(items: list[str] | None) -> dict:
 
 def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dict | None = None,
                     clip_shape: list[int] | None = None, device: str | torch.device = "cpu"):
-    """A trained method from ``checkpoint`` or a fresh registered ``method`` built with
-    ``method_args``; ``clip_shape`` overrides the method's. Returned in eval mode on ``device``."""
-    from anonpriv.methods.registry import build_method, load_method
+    """The anonymizer of a trained method from ``checkpoint`` or of a fresh registered ``method``
+    built with ``method_args``; ``clip_shape`` overrides the method's. Returned in eval mode on
+    ``device``. A registered method's anonymizer is built alone, with torch alone (no Lightning):
+    :func:`~anonpriv.methods.registry.build_anonymizer`,
+    :func:`~anonpriv.methods.registry.load_checkpoint_anonymizer`; any other class path gets its
+    whole method."""
+    from anonpriv.methods.registry import build_anonymizer, load_checkpoint_anonymizer
 
     if (method is None) == (checkpoint is None):
         raise AnonymizeError("give exactly one of --checkpoint (a trained method) or --method (a registered name).")
@@ -126,7 +130,7 @@ def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dic
             if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x80")):  # torch.save: zip or pickle
                 raise AnonymizeError(f"--checkpoint {checkpoint}: not a PyTorch checkpoint (neither a zip archive "
                                      "nor a pickle). Give a .ckpt written by `anonpriv fit`.")
-            model = load_method(checkpoint, map_location="cpu")
+            model = load_checkpoint_anonymizer(checkpoint, map_location="cpu")
         except (FileNotFoundError, AnonymizeError):
             raise
         except Exception as error:  # random bytes, a file cut short, a torch file anonpriv did not write, ...
@@ -139,12 +143,18 @@ def load_anonymizer(method: str | None, checkpoint: str | None, method_args: dic
         if clip_shape is not None:
             kwargs.setdefault("clip_shape", list(clip_shape))
         try:
-            model = build_method(method, **kwargs)
+            model = build_anonymizer(method, **kwargs)
         except (ValueError, TypeError) as error:  # unknown name or bad --method-arg
             raise AnonymizeError(f"--method {method}: {error}") from error
     if clip_shape is not None:
         model.clip_shape = list(clip_shape)
     return model.eval().to(device)
+
+
+def method_label(method) -> str:
+    """What messages call a method: its class name (the anonymizer alone,
+    :class:`~anonpriv.methods.registry.MethodAnonymizer`, carries its method's)."""
+    return getattr(method, "method_name", None) or type(method).__name__
 
 
 def _first_line(error: BaseException, limit: int = 160) -> str:
@@ -185,7 +195,8 @@ class SlidingClipAnonymizer:
     """Anonymizes whole videos of any size and length with a method trained on fixed-size clips.
 
     Args:
-        method: an :class:`~anonpriv.methods.AnonymizationMethod` (eval mode, on ``device``).
+        method: an :class:`~anonpriv.methods.AnonymizationMethod` or a method's anonymizer alone
+            (:class:`~anonpriv.methods.registry.MethodAnonymizer`), in eval mode, on ``device``.
         clip_frames: window length ``T`` (default: the method's ``clip_shape[0]``, else 16).
         clip_size: ``(H, W)`` frames are resized to (default: the method's; None: native size).
         batch_size: windows per forward pass.
@@ -822,7 +833,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
     method = load_anonymizer(args.method, args.checkpoint, parse_method_args(args.method_arg), args.clip_shape, device)
     anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
     if args.save_masks and not anonymizer.layout.has_tubelet_mask:
-        raise AnonymizeError(f"--save-masks: {type(method).__name__} returns no tubelet_mask to audit; drop the flag.")
+        raise AnonymizeError(f"--save-masks: {method_label(method)} returns no tubelet_mask to audit; drop the flag.")
     if args.face_audit:  # the detector is an optional extra: refuse before writing anything
         from anonpriv.faces import FacesExtraMissing, require_faces
         try:
@@ -855,7 +866,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
     shape = f"{anonymizer.clip_frames} x {anonymizer.clip_size or 'native size'}"
     where = f"{device} ({torch.get_num_threads()} threads)" if torch.device(device).type == "cpu" else device
     print(f"anonpriv anonymize: {len(probed)} video(s) to write, {already} already done; "
-          f"{type(method).__name__} on {where}, clips of {shape}", file=sys.stderr)
+          f"{method_label(method)} on {where}, clips of {shape}", file=sys.stderr)
     frames_done, written, start, kept = 0, 0, time.perf_counter(), []
     with FolderProgress(len(probed), sum(info.num_frames for info in probed.values())) as progress:
         for job, info in probed.items():

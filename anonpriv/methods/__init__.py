@@ -14,10 +14,15 @@ _EXPORTS = {
     "LossTerms": "base",
     "Phase": "base",
     "binary_entropy_from_logits": "base",
+    "ANONYMIZERS": "registry",
     "METHODS": "registry",
+    "MethodAnonymizer": "registry",
+    "build_anonymizer": "registry",
     "build_method": "registry",
+    "load_checkpoint_anonymizer": "registry",
     "load_method": "registry",
     "method_class": "registry",
+    "read_checkpoint": "registry",
 }
 
 __all__ = sorted(_EXPORTS)

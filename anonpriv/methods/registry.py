@@ -2,22 +2,33 @@
 
 Importing this module costs no more than torch: the method classes (LightningModules) and
 Lightning itself are imported when a method is built or loaded.
+
+Anonymizing needs a method's anonymizer ``f_A`` alone, and for the registered methods that has a
+torch-only path (:data:`ANONYMIZERS`): :func:`build_anonymizer` builds it by name from the method's
+own options, and :func:`load_checkpoint_anonymizer` rebuilds a trained checkpoint's from the
+checkpoint's hyperparameters and its ``anonymizer.*`` weights, neither importing Lightning nor the
+method's class. Both give a :class:`MethodAnonymizer`, whose outputs are those of the method's
+``anonymizer_outputs`` in eval mode. ``anonpriv anonymize`` uses them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 if TYPE_CHECKING:
     from anonpriv.methods.base import AnonymizationMethod
 
-# Short name -> class path. A new method adds one line here and one config in configs/method/.
+# Short name -> class path. A new method adds one line here, one in ANONYMIZERS below (how to build its
+# anonymizer with torch alone, for `anonpriv anonymize`) and one config in configs/method/.
 METHODS: dict[str, str] = {
     "raw": "baselines.RawBaseline",
     "blur": "baselines.BlurBaseline",
@@ -65,13 +76,14 @@ def build_method(name_or_class_path: str, **kwargs) -> AnonymizationMethod:
         return cls(**kwargs)
 
 
-def load_method(checkpoint_path: str | Path, map_location: str | torch.device = "cpu") -> AnonymizationMethod:
-    """The trained method stored in a checkpoint written by ``anonpriv fit`` (or any Trainer).
+def read_checkpoint(checkpoint_path: str | Path, map_location: str | torch.device = "cpu") -> tuple[str, dict, dict]:
+    """``(class path, init arguments, state dict)`` of the method stored in a checkpoint written by
+    ``anonpriv fit`` (or any Trainer), read with torch alone.
 
-    The method is rebuilt from the plain hyperparameters saved in the checkpoint and its weights
-    loaded; nothing else is read (a ``pretrained_file`` it was once initialised from is not needed).
-    This deliberately avoids Lightning's instantiator path, which inside a running LightningCLI
-    would hand the method the CLI's own model config (e.g. while the evaluation protocol loads it).
+    The init arguments are the plain hyperparameters saved in the checkpoint, with any weights
+    source they name dropped: the checkpoint's weights replace the anonymizer's initialisation, so a
+    ``pretrained_file`` it was once initialised from is not read and 2D weights are not downloaded
+    again (the scale they brought is in ``input_mean`` / ``input_std``).
     """
     path = Path(checkpoint_path)
     if not path.is_file():
@@ -82,14 +94,184 @@ def load_method(checkpoint_path: str | Path, map_location: str | torch.device = 
     if not class_path or "state_dict" not in checkpoint:
         raise ValueError(f"{str(path)!r} does not say which method it holds: was it written by anonpriv?")
     kwargs = {k: v for k, v in hparams.items() if not k.startswith("_")}
-    # The checkpoint's weights replace the anonymizer's initialisation: its file is not read, its 2D
-    # weights are not downloaded again (the scale they brought is in input_mean / input_std).
     if "pretrained_file" in kwargs:
         kwargs["pretrained_file"] = None
     if kwargs.get("pretrained"):
         kwargs["pretrained"] = False
+    return class_path, kwargs, checkpoint["state_dict"]
+
+
+def load_method(checkpoint_path: str | Path, map_location: str | torch.device = "cpu") -> AnonymizationMethod:
+    """The trained method stored in a checkpoint written by ``anonpriv fit`` (or any Trainer).
+
+    The method is rebuilt from the plain hyperparameters saved in the checkpoint and its weights
+    loaded; nothing else is read (a ``pretrained_file`` it was once initialised from is not needed:
+    :func:`read_checkpoint`). This deliberately avoids Lightning's instantiator path, which inside a
+    running LightningCLI would hand the method the CLI's own model config (e.g. while the evaluation
+    protocol loads it).
+    """
+    return _rebuild_method(*read_checkpoint(checkpoint_path, map_location))
+
+
+def _rebuild_method(class_path: str, kwargs: dict, state_dict: dict) -> AnonymizationMethod:
     with _own_hyperparameters():
         method = method_class(class_path)(**kwargs)
-    method.load_state_dict(checkpoint["state_dict"])
+    method.load_state_dict(state_dict)
     method.eval()
     return method
+
+
+# -- the anonymizer alone, with torch alone -------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AnonymizerSpec:
+    """How a registered method's anonymizer is built without the method (and without Lightning).
+
+    Attributes:
+        build: ``module.name`` of a callable that takes the anonymizer's arguments under the
+            method's own option names and returns the anonymizer module (the method builds its
+            ``f_A`` with the same callable). Its module must import neither the methods' base class
+            nor Lightning.
+        class_path: where the method's class is defined, as its checkpoints name it.
+        training_only: the method's own options that do not change its anonymizer (loss weights,
+            schedules, the adversary's shape); accepted and ignored.
+    """
+
+    build: str
+    class_path: str
+    training_only: tuple[str, ...] = ()
+
+
+ANONYMIZERS: dict[str, AnonymizerSpec] = {
+    "raw": AnonymizerSpec("torch.nn.Identity", "baselines.raw.RawBaseline"),
+    "blur": AnonymizerSpec("baselines.blur_anonymizer.GaussianBlur", "baselines.blur.BlurBaseline"),
+    "downsample": AnonymizerSpec("baselines.blur_anonymizer.DownUpSample", "baselines.blur.DownsampleBaseline"),
+    "face_blur": AnonymizerSpec("baselines.face_blur_anonymizer.FaceBlur", "baselines.face_blur.FaceBlurBaseline"),
+    "bdq": AnonymizerSpec("baselines.bdq_anonymizer.bdq_anonymizer", "baselines.bdq.BDQBaseline"),
+    "spact": AnonymizerSpec(
+        "baselines.spact_anonymizer.spact_anonymizer", "baselines.spact.SPActBaseline",
+        training_only=("reconstruction_epochs", "ssl_weight", "temperature", "ssl_model", "ssl_kwargs",
+                       "ssl_feature_dim", "projection_dim", "ssl_lr"),
+    ),
+    "token_pruning": AnonymizerSpec(
+        "anonpriv.methods.token_pruning.anonymizer.token_pruning_anonymizer",
+        "anonpriv.methods.token_pruning.method.TokenPruningMethod",
+        training_only=("keep_ratio_start", "anneal", "act_cls_weight", "priv_cls_weight", "stage_supervision",
+                       "privacy_cls_gradient", "reversal_weight", "attention_map_clips"),
+    ),
+}
+
+#: The options every method takes (those of :class:`~anonpriv.methods.AnonymizationMethod` but
+#: ``anonymizer``). They configure training; of them only ``clip_shape`` (and, for a model with
+#: CLS heads, the label sizes and names) reaches an anonymizer, when its builder takes it.
+COMMON_OPTIONS = frozenset({
+    "num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape", "utility_model",
+    "utility_kwargs", "privacy_model", "privacy_kwargs", "adversarial_loss", "adversarial_weight", "optimizer",
+    "lr", "budget_lr", "anonymizer_lr", "weight_decay", "warmup_epochs", "schedule", "grad_clip",
+})
+
+
+class MethodAnonymizer(nn.Module):
+    """A method's anonymizer ``f_A`` alone, with what ``anonpriv anonymize`` reads of a method.
+
+    ``anonymizer_outputs(video)`` is the method's in eval mode: ``{"video": f_A(video)}``, or the
+    dict ``f_A`` returns (token pruning's ``mask``, ``tubelet_mask``, ...). Its state dict is the
+    method's ``anonymizer.*`` entries. For inference: training is the method's (a token-pruning
+    anonymizer here always keeps its target ``keep_ratio``, as the method does outside training).
+
+    Args:
+        anonymizer: the ``f_A`` module.
+        method_name: the method's class name (what messages call it).
+        clip_shape: ``[T, H, W]`` the method works on (``None``: any).
+    """
+
+    def __init__(self, anonymizer: nn.Module, method_name: str, clip_shape: list[int] | None = None) -> None:
+        super().__init__()
+        self.anonymizer = anonymizer
+        self.method_name = method_name
+        self.clip_shape = list(clip_shape) if clip_shape is not None else None
+
+    def anonymizer_outputs(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.anonymizer(video)
+        return out if isinstance(out, Mapping) else {"video": out}
+
+    def anonymize(self, video: torch.Tensor) -> torch.Tensor:
+        """The anonymized clip for a raw clip (B, C, T, H, W) in [0, 1]."""
+        return self.anonymizer_outputs(video)["video"]
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.anonymize(video)
+
+    def extra_repr(self) -> str:
+        return f"method_name={self.method_name!r}, clip_shape={self.clip_shape}"
+
+
+def anonymizer_name(name_or_class_path: str) -> str | None:
+    """The :data:`ANONYMIZERS` name for a method name or class path (a checkpoint's), else ``None``
+    (an unregistered class, or a subclass of a registered one: it needs the method itself)."""
+    if name_or_class_path in ANONYMIZERS:
+        return name_or_class_path
+    for name, spec in ANONYMIZERS.items():
+        if name_or_class_path in (spec.class_path, METHODS.get(name)):
+            return name
+    return None
+
+
+def _import_object(path: str):
+    module_name, _, attribute = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def builder_options(builder: Callable) -> list[str]:
+    """The keyword arguments a builder takes by name (``*args`` / ``**kwargs`` not counted)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in inspect.signature(builder).parameters.values() if p.kind in kinds]
+
+
+def _anonymizer_from_spec(name: str, kwargs: Mapping) -> MethodAnonymizer:
+    spec = ANONYMIZERS[name]
+    method_name = METHODS[name].rpartition(".")[2]
+    builder = _import_object(spec.build)
+    takes = builder_options(builder)
+    for key in kwargs:
+        if key not in takes and key not in spec.training_only and key not in COMMON_OPTIONS:
+            own = sorted(set(takes) - COMMON_OPTIONS | set(spec.training_only))
+            raise TypeError(f"{method_name} got an unexpected keyword argument {key!r} (its own options: "
+                            f"{', '.join(own) or 'none'}; and those of every method)")
+    clip_shape = kwargs.get("clip_shape")
+    if clip_shape is not None and (len(clip_shape) != 3 or min(clip_shape) < 1):
+        raise ValueError(f"clip_shape={clip_shape} must be [T, H, W] with positive sizes.")
+    anonymizer = builder(**{key: value for key, value in kwargs.items() if key in takes})
+    return MethodAnonymizer(anonymizer, method_name, getattr(anonymizer, "clip_shape", clip_shape))
+
+
+def build_anonymizer(name_or_class_path: str, **kwargs) -> MethodAnonymizer | AnonymizationMethod:
+    """The anonymizer of a fresh method, e.g. ``build_anonymizer("blur", sigma=2.0)``, from the same
+    options as :func:`build_method` (those that only shape training are accepted and ignored).
+
+    For a method in :data:`ANONYMIZERS` this is a :class:`MethodAnonymizer` built with torch alone;
+    its outputs equal those of ``build_method(...)`` in eval mode (with parameters: given the same
+    random state, as the anonymizer is the first thing a method builds). Any other class path gets
+    the whole method (:func:`build_method`), which has the same ``anonymizer_outputs``.
+    """
+    name = anonymizer_name(name_or_class_path)
+    if name is None:
+        return build_method(name_or_class_path, **kwargs)
+    return _anonymizer_from_spec(name, kwargs)
+
+
+def load_checkpoint_anonymizer(checkpoint_path: str | Path,
+                               map_location: str | torch.device = "cpu") -> MethodAnonymizer | AnonymizationMethod:
+    """The trained anonymizer stored in a checkpoint written by ``anonpriv fit``, in eval mode.
+
+    For a method in :data:`ANONYMIZERS` it is rebuilt with torch alone from the checkpoint's
+    hyperparameters (:func:`read_checkpoint`) and loaded with the checkpoint's ``anonymizer.*``
+    entries (all of them, strictly); its outputs equal those of :func:`load_method`'s method. A
+    checkpoint of any other class gets the whole method (:func:`load_method`).
+    """
+    class_path, kwargs, state_dict = read_checkpoint(checkpoint_path, map_location)
+    name = anonymizer_name(class_path)
+    if name is None:
+        return _rebuild_method(class_path, kwargs, state_dict)
+    anonymizer = _anonymizer_from_spec(name, kwargs)
+    anonymizer.load_state_dict({key: value for key, value in state_dict.items() if key.startswith("anonymizer.")})
+    return anonymizer.eval()

@@ -1,6 +1,7 @@
 """The headline method as a LightningModule on the common base.
 
-``f_A`` is :class:`~anonpriv.methods.token_pruning.model.DualCLSTubeletViT` followed by masking:
+``f_A`` is :class:`~anonpriv.methods.token_pruning.model.DualCLSTubeletViT` followed by masking
+(:class:`~anonpriv.methods.token_pruning.anonymizer.TokenPruningAnonymizer`, which needs torch alone):
 the clip is multiplied by the kept-tubelet mask (nearest upsampling, pruned tubelets black). The
 downstream ``f_T`` / ``f_B`` see that masked clip; the kept tokens themselves are also returned
 (``tokens``, ``token_ids``) for a downstream ViT that consumes the token set directly.
@@ -26,60 +27,19 @@ from typing import Literal
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from anonpriv.methods.base import AnonymizationMethod, LossTerms
-from anonpriv.methods.token_pruning.layers import DEFAULT_MEAN, DEFAULT_STD, dann_ramp
-from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
-from anonpriv.methods.token_pruning.pretrain import load_pretrained, read_pretrained
+
+# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here as before.
+from anonpriv.methods.token_pruning.anonymizer import (  # noqa: F401
+    TokenPruningAnonymizer,
+    token_pruning_anonymizer,
+    upsample_tubelet_mask,
+)
+from anonpriv.methods.token_pruning.layers import dann_ramp
+from anonpriv.methods.token_pruning.model import DualCLSTubeletViT
 from anonpriv.methods.token_pruning.scoring import check_keep_ratio
 from anonpriv.methods.token_pruning.visualize import AttentionMapLogger
-
-
-def upsample_tubelet_mask(mask: torch.Tensor, tubelet: tuple[int, int, int]) -> torch.Tensor:
-    """(B, t, h, w) -> (B, 1, t*T_t, h*p, w*p) by nearest repetition (each cell is a tube).
-
-    One broadcast and one copy (an expanded view reshaped), not three ``repeat_interleave`` passes.
-    """
-    t, ph, pw = tubelet
-    B, gt, gh, gw = mask.shape
-    tubes = mask[:, None, :, None, :, None, :, None].expand(B, 1, gt, t, gh, ph, gw, pw)
-    return tubes.reshape(B, 1, gt * t, gh * ph, gw * pw)
-
-
-class TokenPruningAnonymizer(nn.Module):
-    """``f_A``: the dual-CLS ViT plus pixel masking. Returns a dict (see :meth:`forward`)."""
-
-    def __init__(self, vit: DualCLSTubeletViT, straight_through: bool = True, temperature: float = 1.0) -> None:
-        super().__init__()
-        self.vit = vit
-        self.straight_through = straight_through
-        self.temperature = temperature
-
-    def forward(self, video: torch.Tensor, keep_ratio: float | None = None) -> dict[str, torch.Tensor]:
-        out: PruningOutput = self.vit(video, keep_ratio)
-        hard = out.tubelet_mask.to(video.dtype)
-        mask = hard
-        if self.straight_through and self.training:
-            s = out.score
-            z = (s - s.mean(dim=(1, 2, 3), keepdim=True)) / s.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
-            soft = torch.sigmoid(z / self.temperature)
-            mask = hard + soft - soft.detach()
-        pixel_mask = upsample_tubelet_mask(mask, self.vit.embed.tubelet)
-        return {
-            "video": video * pixel_mask,
-            "mask": pixel_mask.detach(),
-            "tubelet_mask": out.tubelet_mask,
-            "tokens": out.tokens,
-            "token_ids": out.token_ids,
-            "act_cls_logits": out.action_logits,
-            "priv_cls_logits": out.privacy_logits,
-            "stage_act_cls_logits": out.stage_action_logits,
-            "stage_priv_cls_logits": out.stage_privacy_logits,
-            "act_attention": out.act_attention.detach(),
-            "priv_attention": out.priv_attention.detach(),
-            "score": out.score.detach(),
-        }
 
 
 class TokenPruningMethod(AnonymizationMethod):
@@ -175,35 +135,18 @@ class TokenPruningMethod(AnonymizationMethod):
         kwargs.setdefault("adversarial_weight", 2.0)
         if len(anneal) != 2 or not 0.0 <= anneal[0] <= anneal[1] <= 1.0:
             raise ValueError(f"anneal={list(anneal)} must be [start, end] with 0 <= start <= end <= 1.")
-        shape = list(clip_shape) if clip_shape is not None else [16, 64, 64]
-        vit = DualCLSTubeletViT(
-            clip_shape=tuple(shape), num_actions=num_actions, num_privacy=num_privacy, tubelet=tuple(tubelet),
-            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-            prune_blocks=tuple(prune_blocks), keep_ratio=keep_ratio, lambda_priv=lambda_priv,
-            drop_path_rate=drop_path_rate, stem=stem, stem_width=stem_width, motion_channels=motion_channels,
+        anonymizer = token_pruning_anonymizer(
+            tubelet=tubelet, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+            prune_blocks=prune_blocks, keep_ratio=keep_ratio, lambda_priv=lambda_priv,
+            straight_through=straight_through, mask_temperature=mask_temperature, drop_path_rate=drop_path_rate,
+            stem=stem, stem_width=stem_width, motion_channels=motion_channels, pretrained_file=pretrained_file,
+            pretrained_model=pretrained_model, pretrained=pretrained, input_mean=input_mean, input_std=input_std,
+            clip_shape=clip_shape, num_actions=num_actions, num_privacy=num_privacy,
+            action_names=kwargs.get("action_names"), privacy_names=kwargs.get("privacy_names"),
         )
-        if pretrained_file and pretrained:
-            raise ValueError(f"both pretrained_file={pretrained_file!r} and pretrained={pretrained!r} are set: keep "
-                             "one (a local file, or 2D ViT weights downloaded by name).")
-        report = None
-        ours = read_pretrained(pretrained_file) if pretrained_file else None
-        if ours is not None:  # our own dual-CLS backbone from `anonpriv pretrain` (the shipped `anonpriv:NAME` files)
-            report = load_pretrained(vit, ours, kwargs.get("action_names"), kwargs.get("privacy_names"))
-        elif pretrained_file or pretrained:
-            report = vit.load_pretrained_vit(pretrained_file or None, pretrained_model, pretrained=pretrained)
+        report = anonymizer.pretrained_report
         loaded_scale = report is not None and "mean" in report  # 2D timm weights: their pretrained_cfg's
-        for name, value in (("input_mean", input_mean), ("input_std", input_std)):
-            if value is not None and len(value) != vit.embed.mean.numel():
-                raise ValueError(f"{name}={list(value)} needs one value per input channel ({vit.embed.mean.numel()}).")
-        if input_std is not None and min(input_std) <= 0:
-            raise ValueError(f"input_std={list(input_std)} must be positive.")
-        if input_mean is not None or input_std is not None:
-            vit.set_input_normalization(
-                input_mean if input_mean is not None else (report["mean"] if loaded_scale else DEFAULT_MEAN),
-                input_std if input_std is not None else (report["std"] if loaded_scale else DEFAULT_STD),
-            )
-        anonymizer = TokenPruningAnonymizer(vit, straight_through=straight_through, temperature=mask_temperature)
-        super().__init__(anonymizer=anonymizer, clip_shape=shape, num_actions=num_actions,
+        super().__init__(anonymizer=anonymizer, clip_shape=anonymizer.clip_shape, num_actions=num_actions,
                          num_privacy=num_privacy, **kwargs)
         self.pretrained_report: dict | None = report
         if pretrained and report is not None:
