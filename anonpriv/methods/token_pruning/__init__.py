@@ -8,7 +8,7 @@ submodules directly does not import Lightning.
 
 from __future__ import annotations
 
-import importlib
+from anonpriv.lazy_exports import lazy_exports
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {
@@ -20,16 +20,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # The first name asked for imports every submodule above, as the eager package did; importing
-    # one submodule directly stays light.
-    for export, module in _EXPORTS.items():
-        globals()[export] = getattr(importlib.import_module(f"{__name__}.{module}"), export)
-    return globals()[name]
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
