@@ -85,7 +85,7 @@ def test_anonymizing_with_a_training_free_method_does_not_import_lightning(tmp_p
 
 
 @pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
-def test_anonymizing_with_a_token_pruning_checkpoint_does_not_import_lightning(tmp_path):
+def test_anonymizing_with_a_token_pruning_checkpoint_imports_neither_lightning_nor_timm(tmp_path):
     # The checkpoint is written here (that takes Lightning); the fresh process only reads it.
     from test_anonymize import write_test_video
     from test_anonymize_torch_only import write_checkpoint
@@ -102,6 +102,7 @@ def test_anonymizing_with_a_token_pruning_checkpoint_does_not_import_lightning(t
     assert (tmp_path / "out" / "clip.mp4").is_file() and (tmp_path / "out" / "clip.masks.npz").is_file()
     assert "torch" in result["modules"]
     assert "lightning" not in result["modules"]
+    assert "timm" not in result["modules"]  # the method's ViT blocks are torch only
 
 
 # -- the lazy package inits keep their names ------------------------------------------------------------

@@ -276,21 +276,16 @@ class Sweep:
         keys = [r.key for r in runs]
         if len(set(keys)) != len(keys):
             raise ValueError(f"runs must differ in name or seed (each has its own folder), got {keys}")
-        rows: dict[str, list[ResultRow]] = {"table1": [], "table2": []}
         total = time.perf_counter()
         pending = [r for r in runs if not self.result_file(r).exists()]
         if jobs > 1 and len(pending) > 1:
             self._run_parallel(pending, jobs)
         for i, run in enumerate(runs, start=1):
-            if run.key in self.executed:  # just done by a worker process, which logged it
-                results = self.saved_result(run)
-            else:
+            if run.key not in self.executed:  # a worker process that did it has logged it already
                 self.log(f"[{i}/{len(runs)}] {run.label} "
                          f"({'novel protocol' if run.table == 'table2' else 'standard protocol'})")
-                results = self.execute(run)
-            name = run.name.removeprefix("novel_")
-            rows[run.table].append(ResultRow.from_results(name, results, group=run.group, params=run.params,
-                                                          seed=run.seed))
+                self.execute(run)
+        rows, _ = self.collect(runs)
         self.log(f"sweep finished in {time.perf_counter() - total:.0f} s")
         return rows
 

@@ -1,7 +1,10 @@
-"""Utility and privacy models, built by registered name."""
+"""Utility and privacy models, built by registered name.
 
-from anonpriv.models import privacy, utility  # noqa: F401  (registers the factories)
-from anonpriv.models import token_vit  # noqa: F401  (registers tubelet_vit_tiny)
+The built-in models register themselves when their modules are imported, which the registry does
+on the first ``create_*`` / ``list_*`` call; importing this package (or ``anonpriv.models.weights``)
+imports neither timm nor the models.
+"""
+
 from anonpriv.models.registry import (
     create_privacy_model,
     create_utility_model,

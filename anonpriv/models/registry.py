@@ -7,9 +7,14 @@ components by registered name, so configs and checkpoints only ever hold plain s
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from torch import nn
+
+# The modules that register the built-in models, imported on the first create/list (not at package
+# import: token_vit imports timm, which costs seconds that anonymizing with a method does not need).
+_BUILTIN_MODULES = ("anonpriv.models.utility", "anonpriv.models.privacy", "anonpriv.models.token_vit")
 
 _UTILITY: dict[str, Callable[..., nn.Module]] = {}
 _PRIVACY: dict[str, Callable[..., nn.Module]] = {}
@@ -25,7 +30,13 @@ def register_privacy_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Mod
     return fn
 
 
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
 def _create(table: dict, kind: str, name: str, num_outputs: int, kwargs: dict | None) -> nn.Module:
+    _load_builtins()
     if name not in table:
         raise ValueError(f"unknown {kind} model {name!r}: registered ones are {sorted(table)}.")
     if num_outputs < 1:
@@ -44,8 +55,10 @@ def create_privacy_model(name: str, num_attributes: int, kwargs: dict | None = N
 
 
 def list_utility_models() -> list[str]:
+    _load_builtins()
     return sorted(_UTILITY)
 
 
 def list_privacy_models() -> list[str]:
+    _load_builtins()
     return sorted(_PRIVACY)

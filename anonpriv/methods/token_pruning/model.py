@@ -1,6 +1,6 @@
 """The dual-CLS tubelet ViT that scores, prunes and fuses tubelets (Aslam et al., CVPR 2026).
 
-Tokens ``[act_cls, priv_cls, tubelet_1 ... tubelet_N]`` go through timm blocks. In the pruning
+Tokens ``[act_cls, priv_cls, tubelet_1 ... tubelet_N]`` go through ViT blocks. In the pruning
 blocks, after attention, every tubelet gets ``s_i = a_act_i - lambda_priv * a_priv_i`` from the two
 CLS rows of the attention; the top ``ceil(keep_ratio * M)`` of the M patch tokens present are kept
 and the rest are fused into one token ``sum_j a_act_j x_j``. The tubelets that survive the last
@@ -13,7 +13,6 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from timm.layers import resample_abs_pos_embed, trunc_normal_
 from torch import nn
 
 from anonpriv.methods.token_pruning.layers import ScoringBlock, TubeletEmbedding, scale_gradient
@@ -26,7 +25,7 @@ from anonpriv.methods.token_pruning.scoring import (
     prune_and_fuse,
     utility_privacy_score,
 )
-from anonpriv.models.weights import init_vit_weights
+from anonpriv.models.weights import init_vit_weights, trunc_normal_
 
 
 @dataclasses.dataclass
@@ -218,6 +217,8 @@ class DualCLSTubeletViT(nn.Module):
 
         Returns a small report of what was loaded (with the ``mean`` / ``std`` now in use).
         """
+        from timm.layers import resample_abs_pos_embed
+
         from anonpriv.models.weights import create_timm_model, timm_normalization
 
         if weights_file is None and not pretrained:
