@@ -175,3 +175,10 @@ def test_the_benchmark_says_skipped_without_deface():
     assert any("skipped" in str(cell) for row in rows for cell in row)
     with_deface = end_to_end_rows(64, {"`--method blur`": timing, "deface": timing | {"seconds": 4.0}})
     assert with_deface[0][5] == "2.00x" and with_deface[0][6] == "1.5x: yes"
+
+
+def test_frame_buffers_are_kept_out_of_the_heap_on_linux():
+    # What keeps anonymizing's memory flat in video length (benchmarks/startup_and_deface.md).
+    from anonpriv.anonymize import keep_frame_buffers_out_of_the_heap
+
+    assert keep_frame_buffers_out_of_the_heap() is sys.platform.startswith("linux")
