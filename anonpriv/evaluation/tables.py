@@ -318,7 +318,7 @@ def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-u
         std = summary.std[metric]
         return 0.0 if math.isnan(std) else 100 * std
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5.5))
     methods = [r for r in summaries if r.group == "method"]
     sweep = [r for r in summaries if r.group == "sweep"]
     if sweep:  # the method's own default is a point of its trade-off curve too
@@ -355,9 +355,10 @@ def plot_tradeoff(rows: Sequence[ResultRow], path: Path, title: str = "Privacy-u
     ax.set_ylabel("action top-1 of a fresh model (%)  ↑ better")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", fontsize=8, ncol=2)
+    # Below the axes: inside, it hid the points near the top (where the useful methods are).
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8, ncol=3, frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return [summaries[i].name for i in front]
