@@ -5,10 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from timm.models.vision_transformer import Block
 
 from anonpriv.methods.token_pruning import DualCLSTubeletViT, TokenPruningMethod
-from anonpriv.methods.token_pruning.layers import ScoringBlock, TubeletEmbedding
+from anonpriv.methods.token_pruning.layers import TubeletEmbedding
 from anonpriv.methods.token_pruning.method import upsample_tubelet_mask
 from anonpriv.methods.token_pruning.scoring import (
     cls_to_patch_attention,
@@ -114,44 +113,6 @@ def test_gradient_reaches_both_cls_tokens_and_reversal_flips_the_backbone_gradie
     vit(x).privacy_logits.sum().backward()
     assert torch.allclose(vit.priv_head.weight.grad, detector_head)  # the head still learns privacy
     assert torch.allclose(vit.priv_cls.grad, -detector_backbone, atol=1e-7)  # the backbone is pushed away
-
-
-@pytest.mark.parametrize("drop_path", [0.0, 0.2])
-def test_scoring_block_equals_the_timm_block(drop_path):
-    # Same seed -> timm's initial weights (same parameter names, order and init); same outputs in
-    # evaluation and, with stochastic depth, in training; and timm's blocks load into it.
-    from anonpriv.models.weights import init_vit_weights
-
-    torch.manual_seed(0)
-    block = ScoringBlock(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True, drop_path=drop_path)
-    block.apply(init_vit_weights)
-    torch.manual_seed(0)
-    reference = Block(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True, drop_path=drop_path)
-    reference.apply(timm_init)
-    assert list(block.state_dict()) == list(reference.state_dict())
-    for name, value in reference.state_dict().items():
-        assert torch.equal(block.state_dict()[name], value), name
-    x = torch.randn(2, 10, 32)
-    block.eval(), reference.eval()
-    halves, cls_rows = block.attention_half(x)
-    assert torch.allclose(block.mlp_half(halves), reference(x), atol=1e-5)
-    assert torch.allclose(block(x), reference(x), atol=1e-5)
-    assert cls_rows.shape == (2, 2, 10) and torch.allclose(cls_rows.sum(-1), torch.ones(2, 2))
-    block.train(), reference.train()
-    torch.manual_seed(1)
-    trained = block(x)
-    torch.manual_seed(1)
-    assert torch.allclose(trained, reference(x), atol=1e-5)
-    other = Block(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True)
-    block.load_state_dict(other.state_dict())  # strict: the names match
-
-
-def timm_init(module):
-    from timm.layers import trunc_normal_
-
-    if isinstance(module, torch.nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        torch.nn.init.zeros_(module.bias)
 
 
 def test_trunc_normal_draws_what_timm_draws_and_stays_in_bounds():

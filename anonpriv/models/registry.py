@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from torch import nn
 
-# The modules that register the built-in models, imported on the first create/list (not at package
-# import: token_vit imports timm, which costs seconds that anonymizing with a method does not need).
+# The modules that register the built-in models, imported on the first create/list rather than at
+# package import, so anonymizing with a method loads none of them. (None imports timm or torchvision
+# at module level either: those load when a model that needs them is built.)
 _BUILTIN_MODULES = ("anonpriv.models.utility", "anonpriv.models.privacy", "anonpriv.models.token_vit")
 
 _UTILITY: dict[str, Callable[..., nn.Module]] = {}

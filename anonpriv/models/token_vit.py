@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.layers import trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from anonpriv.models.registry import register_utility_model
-from anonpriv.models.weights import init_vit_weights
+from anonpriv.models.vit_layers import ViTBlock
+from anonpriv.models.weights import init_vit_weights, trunc_normal_
 
 Shape3 = tuple[int, int, int]
 
@@ -108,7 +107,7 @@ def kept_tubelet_ids(tubelet_mask: torch.Tensor) -> torch.Tensor:
 
 
 class TubeletViT(nn.Module):
-    """A ViT over non-overlapping tubelets with a CLS token, built from timm blocks.
+    """A ViT over non-overlapping tubelets with a CLS token (:class:`~anonpriv.models.vit_layers.ViTBlock` blocks).
 
     Args:
         num_classes: action classes.
@@ -152,7 +151,7 @@ class TubeletViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_tubelets, embed_dim))
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=rate)
+            ViTBlock(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=rate)
             for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)

@@ -1,10 +1,10 @@
-"""Building blocks of the dual-CLS tubelet ViT: tubelet embedding, a ViT block that exposes its
-CLS attention, and gradient reversal. Torch only: anonymizing with the method imports no timm."""
+"""Building blocks of the dual-CLS tubelet ViT beside the shared ViT block
+(:mod:`anonpriv.models.vit_layers`): tubelet embedding and gradient reversal. Torch only:
+anonymizing with the method imports no timm."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 #: The tiny default's input normalisation of [0, 1] clips (2D timm weights bring their own).
@@ -94,96 +94,6 @@ def _conv_stem(in_channels: int, width: int, tubelet: tuple[int, int, int]) -> t
                    nn.BatchNorm3d(out), nn.ReLU(inplace=True)]
         channels, t_left, p_left = out, t_left // st, p_left // sp
     return nn.Sequential(*layers), channels
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention: one ``qkv`` projection, heads of ``dim / num_heads``, an output
-    projection. Its parameter names (``qkv``, ``proj``) are those of timm's ViT attention, so 2D ViT
-    checkpoints load into it as they are."""
-
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim={dim} must be a multiple of num_heads={num_heads}.")
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor, num_cls: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attended tokens (B, N, D) and the head-averaged attention rows of the first ``num_cls``
-        tokens (B, num_cls, N), computed before attention dropout so the pruning score is not noisy.
-        The tokens themselves go through PyTorch's fused attention."""
-        B, N, D = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0)
-        cls_rows = ((q[:, :, :num_cls] * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1).mean(dim=1)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, D))), cls_rows
-
-
-class FeedForward(nn.Module):
-    """The block's MLP: ``fc1`` -> GELU -> ``fc2`` (timm's parameter names)."""
-
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.drop1 = nn.Dropout(drop)
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop2 = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: in training, zero a sample's residual branch with probability ``rate`` and
-    scale the survivors by ``1 / (1 - rate)``; the identity in evaluation."""
-
-    def __init__(self, rate: float = 0.0) -> None:
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask.div_(keep)
-
-
-class ScoringBlock(nn.Module):
-    """A pre-norm ViT block split in its attention half and its MLP half.
-
-    ``attention_half`` also returns the head-averaged attention rows of the first ``num_cls``
-    tokens. Between the halves a pruning stage can drop tokens (EViT-style: after attention +
-    residual, before the MLP). Parameter names and LayerNorm eps (1e-6) follow timm's ViT block, so
-    the blocks of a 2D timm ViT load with ``load_state_dict`` and a seed gives timm's initial weights.
-    """
-
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop_path: float = 0.0, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = SelfAttention(dim, num_heads, qkv_bias=qkv_bias)
-        self.drop_path1 = DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = FeedForward(dim, int(dim * mlp_ratio))
-        self.drop_path2 = DropPath(drop_path)
-
-    def attention_half(self, x: torch.Tensor, num_cls: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-        out, cls_rows = self.attn(self.norm1(x), num_cls)
-        return x + self.drop_path1(out), cls_rows
-
-    def mlp_half(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path2(self.mlp(self.norm2(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp_half(self.attention_half(x)[0])
 
 
 class _ScaleGradient(torch.autograd.Function):

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from anonpriv.methods.token_pruning.layers import ScoringBlock, TubeletEmbedding, scale_gradient
+from anonpriv.methods.token_pruning.layers import TubeletEmbedding, scale_gradient
+from anonpriv.models.vit_layers import ViTBlock
 from anonpriv.methods.token_pruning.scoring import (
     NUM_CLS,
     check_keep_ratio,
@@ -104,7 +105,7 @@ class DualCLSTubeletViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, self.embed.num_tubelets, embed_dim))
         rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()  # cpu: also under torch.device("meta")
         self.blocks = nn.ModuleList(
-            ScoringBlock(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r)
+            ViTBlock(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r)
             for r in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
