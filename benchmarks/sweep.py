@@ -43,7 +43,7 @@ METHODS = ["raw", "blur", "downsample", "bdq", "spact", "token_pruning"]
 GRID = [(2.0, 0.5), (1.0, 0.7)]
 NOVEL = ["raw", "bdq", "spact", "token_pruning"]  # training-free methods do not learn anything to transfer
 # One epoch budget for every learned anonymizer (BDQ, SPAct and token pruning alike), and the fresh
-# models' epochs; see benchmarks/sweep_budget.md for what these cost and why they suffice.
+# models' epochs (the README's Results section says what a sweep with them costs).
 TRAIN_EPOCHS = 5
 EVAL_EPOCHS = 6
 # The faces comparison (--faces): the training-free methods (blur_strong joins blur as in the default

@@ -244,9 +244,11 @@ def tubelet_vit_tiny(
     drop_path_rate: float = 0.0,
 ) -> nn.Module:
     """:class:`TubeletViT` with ViT-Ti width (192, 3 heads) and 4 blocks: a CPU-sized
-    transformer action model that can be fed a pruned tubelet set. Defaults match the token
-    pruning method's 2 x 4 x 4 tubelets on 16 x 32 x 32 clips (an 8 x 8 x 8 grid); for
-    16 x 112 x 112 clips pass ``clip_shape=[16, 112, 112], tubelet=[2, 14, 14]`` (same grid)."""
+    transformer action model that can be fed a pruned tubelet set. The defaults (2 x 4 x 4 tubelets
+    on 16 x 32 x 32 clips) give an 8 x 8 x 8 grid; to take the ids of token pruning's default
+    (4 x 8 x 8 tubelets on 16 x 64 x 64 clips, a 4 x 8 x 8 grid) pass
+    ``clip_shape=[16, 64, 64], tubelet=[4, 8, 8]``, or for 16 x 112 x 112 clips with the same grid
+    ``clip_shape=[16, 112, 112], tubelet=[4, 14, 14]``."""
     return TubeletViT(
         num_classes, clip_shape=tuple(clip_shape), tubelet=tuple(tubelet), embed_dim=embed_dim, depth=depth,
         num_heads=num_heads, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
