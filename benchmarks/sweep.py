@@ -17,12 +17,12 @@ with the tables). Delete a run's folder to redo it.
 ``--quick`` writes into ``results/runs/quick`` unless ``--out`` is given, so a smoke run neither
 overwrites the published tables nor leaves tiny runs that a full sweep would then keep as finished.
 
-``--faces``: the faces comparison. The training-free methods (raw, blur, blur_strong, downsample,
-face_blur; learned ones too if ``--methods`` names them) are evaluated on the synthetic variant with
-detectable faces (``configs/data/synthetic_faces.yaml``: 112-px frames, heads carrying real face
-photos) with the protocol's face rate on (``--model.init_args.face_rate true``: the share of test
-frames in which CenterFace finds a face, after anonymization and on the raw clips), so Table 1 gains a
-``face rate (%)`` column. It writes ``results/faces/table1.md|csv`` (never ``results/table1.md``),
+``--faces``: the faces comparison. Every method (raw, blur, blur_strong, downsample, face_blur, bdq,
+spact, token_pruning) is trained and evaluated on the synthetic variant with detectable faces
+(``configs/data/synthetic_faces.yaml``: 112-px frames, heads carrying real face photos; the sweep uses
+8-frame clips and 512 / 128 / 256 of them, see ``FACES_DATA_ARGS``) with the protocol's face rate on
+(``--model.init_args.face_rate true``: the share of test frames in which CenterFace finds a face, after
+anonymization and on the raw clips), so Table 1 gains a ``face rate (%)`` column. It writes ``results/faces/table1.md|csv`` (never ``results/table1.md``),
 with no Table 2, and needs the optional extra ``pip install 'anonpriv[faces]'``. With ``--quick`` it
 uses a few 8-frame 112-px clips and writes into ``results/runs/quick/faces``.
 """
@@ -46,10 +46,16 @@ NOVEL = ["raw", "bdq", "spact", "token_pruning"]  # training-free methods do not
 # models' epochs (the README's Results section says what a sweep with them costs).
 TRAIN_EPOCHS = 5
 EVAL_EPOCHS = 6
-# The faces comparison (--faces): the training-free methods (blur_strong joins blur as in the default
-# plan) on the synthetic data with detectable faces, with the protocol's face rate on.
-FACE_METHODS = ["raw", "blur", "downsample", "face_blur"]
+# The faces comparison (--faces): face_blur beside every other method (blur_strong joins blur as in the
+# default plan) on the synthetic data with detectable faces, with the protocol's face rate on.
+FACE_METHODS = ["raw", "blur", "downsample", "face_blur", "bdq", "spact", "token_pruning"]
 FACES_DATA = CONFIGS / "data" / "synthetic_faces.yaml"
+# Its size: 112-px frames cost three times the default's 64-px ones, so the comparison uses 8-frame clips
+# and half the clips (512 / 128 / 256), and trains the learned anonymizers for as many steps as Table 1
+# does (10 epochs of 32 batches = 5 of 64): about a quarter of the cost of the 16-frame, 1024-clip config.
+FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8", "--data.source.init_args.num_train", "512",
+                   "--data.source.init_args.num_val", "128", "--data.source.init_args.num_test", "256")
+FACES_TRAIN_EPOCHS = 10
 FACE_RATE_ARGS = ("--model.init_args.face_rate", "true")
 # --faces --quick: a few short clips (the faces variant needs frames of at least 112 pixels)
 QUICK_FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8", "--data.source.init_args.num_train", "8",
@@ -87,8 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-novel", action="store_true", help="skip Table 2 (the novel protocol)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds, each a full run of every method (default 0,1,2; --quick: 0,1)")
-    parser.add_argument("--train-epochs", type=int, default=TRAIN_EPOCHS,
-                        help=f"epochs of every learned anonymizer, the same for all (default {TRAIN_EPOCHS})")
+    parser.add_argument("--train-epochs", type=int, default=None,
+                        help=f"epochs of every learned anonymizer, the same for all (default {TRAIN_EPOCHS}; "
+                             f"with --faces {FACES_TRAIN_EPOCHS}, on half the clips)")
     parser.add_argument("--eval-epochs", type=int, default=EVAL_EPOCHS,
                         help=f"epochs of the fresh models (default {EVAL_EPOCHS})")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -111,7 +118,8 @@ def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
     out = args.out if args.out is not None else Path("results/runs/quick" if args.quick else "results")
     if faces and args.out is None:
         out = out / "faces"
-    settings = SweepSettings(out=out, train_epochs=args.train_epochs, eval_epochs=args.eval_epochs)
+    train_epochs = args.train_epochs if args.train_epochs is not None else FACES_TRAIN_EPOCHS if faces else TRAIN_EPOCHS
+    settings = SweepSettings(out=out, train_epochs=train_epochs, eval_epochs=args.eval_epochs)
     if args.quick:
         settings.data_config = CONFIGS / "data" / "synthetic_tiny.yaml"
         settings.train_epochs = 1
@@ -119,8 +127,7 @@ def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
     if faces:
         settings.data_config = FACES_DATA
         settings.eval_args = (*settings.eval_args, *FACE_RATE_ARGS)
-        if args.quick:
-            settings.data_args = (*settings.data_args, *QUICK_FACES_DATA_ARGS)
+        settings.data_args = (*settings.data_args, *(QUICK_FACES_DATA_ARGS if args.quick else FACES_DATA_ARGS))
     seeds = parse_seeds(args.seeds if args.seeds is not None else ("0,1" if args.quick else "0,1,2"))
     novel = [] if args.no_novel or faces else [m for m in methods if m in NOVEL]
     runs = default_runs(methods, parse_grid(args.grid) if "token_pruning" in methods else [], novel, seeds)

@@ -177,15 +177,23 @@ def test_result_rows_read_the_face_rate_from_results_json():
 
 
 # -- the sweep's faces comparison ---------------------------------------------------------------------------
-def test_faces_plan_evaluates_training_free_methods_on_the_faces_data_with_the_face_rate(tmp_path):
+def test_faces_plan_runs_every_method_on_the_faces_data_with_the_face_rate(tmp_path):
     from benchmarks import sweep as script
 
     settings, runs = script.plan(script.parse_args(["--faces"]))
     assert settings.out == Path("results/faces")  # never results/table1.md
     assert settings.data_config.name == "synthetic_faces.yaml"
     assert "--model.init_args.face_rate" in settings.eval_args
-    assert {r.name for r in runs} == {"raw", "blur", "blur_strong", "downsample", "face_blur"}
+    assert {r.name for r in runs} == {"raw", "blur", "blur_strong", "downsample", "face_blur", "bdq", "spact",
+                                      "token_pruning"}
     assert {r.table for r in runs} == {"table1"} and {r.seed for r in runs} == {0, 1, 2}
+    # The comparison's clip size, and as many anonymizer training steps as Table 1 (half the clips, twice
+    # the epochs), unless --train-epochs says otherwise.
+    options = dict(zip(settings.data_args[::2], settings.data_args[1::2]))
+    assert options["--data.source.init_args.num_frames"] == "8"
+    assert options["--data.source.init_args.num_train"] == "512"
+    assert settings.train_epochs == 2 * script.TRAIN_EPOCHS
+    assert script.plan(script.parse_args(["--faces", "--train-epochs", "3"]))[0].train_epochs == 3
     quick, _ = script.plan(script.parse_args(["--faces", "--quick"]))
     assert quick.out == Path("results/runs/quick/faces") and quick.eval_epochs == 1
     assert quick.data_config.name == "synthetic_faces.yaml" and "--data.source.init_args.num_test" in quick.data_args
@@ -193,7 +201,8 @@ def test_faces_plan_evaluates_training_free_methods_on_the_faces_data_with_the_f
     assert [r.name for r in learned] == ["raw", "face_blur", "bdq"]
     # The default plan is untouched.
     default, runs = script.plan(script.parse_args(["--out", str(tmp_path)]))
-    assert default.data_config.name == "synthetic.yaml" and default.eval_args == ()
+    assert default.data_config.name == "synthetic.yaml" and default.eval_args == () and default.data_args == ()
+    assert default.train_epochs == script.TRAIN_EPOCHS
     assert {r.method for r in runs if r.table == "table1"} == set(script.METHODS)
 
 
