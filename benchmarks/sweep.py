@@ -20,7 +20,7 @@ overwrites the published tables nor leaves tiny runs that a full sweep would the
 ``--faces``: the faces comparison. Every method (raw, blur, blur_strong, downsample, face_blur, bdq,
 spact, token_pruning) is trained and evaluated on the synthetic variant with detectable faces
 (``configs/data/synthetic_faces.yaml``: 112-px frames, heads carrying real face photos; the sweep uses
-8-frame clips and 512 / 128 / 256 of them, see ``FACES_DATA_ARGS``) with the protocol's face rate on
+8-frame clips, see ``FACES_DATA_ARGS``) with the protocol's face rate on
 (``--model.init_args.face_rate true``: the share of test frames in which CenterFace finds a face, after
 anonymization and on the raw clips), so Table 1 gains a ``face rate (%)`` column. It writes ``results/faces/table1.md|csv`` (never ``results/table1.md``),
 with no Table 2, and needs the optional extra ``pip install 'anonpriv[faces]'``. With ``--quick`` it
@@ -50,12 +50,10 @@ EVAL_EPOCHS = 6
 # default plan) on the synthetic data with detectable faces, with the protocol's face rate on.
 FACE_METHODS = ["raw", "blur", "downsample", "face_blur", "bdq", "spact", "token_pruning"]
 FACES_DATA = CONFIGS / "data" / "synthetic_faces.yaml"
-# Its size: 112-px frames cost three times the default's 64-px ones, so the comparison uses 8-frame clips
-# and half the clips (512 / 128 / 256), and trains the learned anonymizers for as many steps as Table 1
-# does (10 epochs of 32 batches = 5 of 64): about a quarter of the cost of the 16-frame, 1024-clip config.
-FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8", "--data.source.init_args.num_train", "512",
-                   "--data.source.init_args.num_val", "128", "--data.source.init_args.num_test", "256")
-FACES_TRAIN_EPOCHS = 10
+# Its clip length: 112-px frames cost three times the default's 64-px ones, so the comparison uses 8-frame
+# clips (half the cost of 16; 1024 clips and Table 1's epochs as they are: with half the clips, 192 steps,
+# the fresh action model reached only 13-33% on raw clips, benchmarks/sweep_history.md).
+FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8")
 FACE_RATE_ARGS = ("--model.init_args.face_rate", "true")
 # --faces --quick: a few short clips (the faces variant needs frames of at least 112 pixels)
 QUICK_FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8", "--data.source.init_args.num_train", "8",
@@ -93,9 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-novel", action="store_true", help="skip Table 2 (the novel protocol)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds, each a full run of every method (default 0,1,2; --quick: 0,1)")
-    parser.add_argument("--train-epochs", type=int, default=None,
-                        help=f"epochs of every learned anonymizer, the same for all (default {TRAIN_EPOCHS}; "
-                             f"with --faces {FACES_TRAIN_EPOCHS}, on half the clips)")
+    parser.add_argument("--train-epochs", type=int, default=TRAIN_EPOCHS,
+                        help=f"epochs of every learned anonymizer, the same for all (default {TRAIN_EPOCHS})")
     parser.add_argument("--eval-epochs", type=int, default=EVAL_EPOCHS,
                         help=f"epochs of the fresh models (default {EVAL_EPOCHS})")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -118,8 +115,7 @@ def plan(args: argparse.Namespace) -> tuple[SweepSettings, list[SweepRun]]:
     out = args.out if args.out is not None else Path("results/runs/quick" if args.quick else "results")
     if faces and args.out is None:
         out = out / "faces"
-    train_epochs = args.train_epochs if args.train_epochs is not None else FACES_TRAIN_EPOCHS if faces else TRAIN_EPOCHS
-    settings = SweepSettings(out=out, train_epochs=train_epochs, eval_epochs=args.eval_epochs)
+    settings = SweepSettings(out=out, train_epochs=args.train_epochs, eval_epochs=args.eval_epochs)
     if args.quick:
         settings.data_config = CONFIGS / "data" / "synthetic_tiny.yaml"
         settings.train_epochs = 1
