@@ -190,6 +190,9 @@ def test_faces_plan_runs_every_method_on_the_faces_data_with_the_face_rate(tmp_p
     # 8-frame clips; the clip counts and epochs are Table 1's.
     assert settings.data_args == ("--data.source.init_args.num_frames", "8")
     assert settings.train_epochs == script.TRAIN_EPOCHS and settings.eval_epochs == script.EVAL_EPOCHS
+    # The action model pools 112-px frames 2x2, in the evaluation and in every anonymizer training.
+    for args in (settings.eval_args, settings.train_args):
+        assert json.loads(args[args.index("--model.init_args.utility_kwargs") + 1]) == {"input_pool": 2}
     quick, _ = script.plan(script.parse_args(["--faces", "--quick"]))
     assert quick.out == Path("results/runs/quick/faces") and quick.eval_epochs == 1
     assert quick.data_config.name == "synthetic_faces.yaml" and "--data.source.init_args.num_test" in quick.data_args
