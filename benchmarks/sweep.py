@@ -21,10 +21,10 @@ overwrites the published tables nor leaves tiny runs that a full sweep would the
 spact, token_pruning) is trained and evaluated on the synthetic variant with detectable faces
 (``configs/data/synthetic_faces.yaml``: 112-px frames, heads carrying real face photos; the sweep uses
 8-frame clips, and a ``c3d_tiny`` that pools each frame 2x2, see ``FACES_DATA_ARGS`` and
-``FACES_MODEL_ARGS``) with the protocol's face rate on
-(``--model.init_args.face_rate true``: the share of test frames in which CenterFace finds a face, after
-anonymization and on the raw clips), so Table 1 gains a ``face rate (%)`` column. It writes ``results/faces/table1.md|csv`` (never ``results/table1.md``),
-with no Table 2, and needs the optional extra ``pip install 'anonpriv[faces]'``. With ``--quick`` it
+``FACES_MODEL_ARGS``) with the protocol's face rate on (``--model.init_args.face_rate true``: the
+share of test frames in which CenterFace finds a face, after anonymization and on the raw clips), so
+Table 1 gains a ``face rate (%)`` column. It writes ``results/faces/table1.md|csv`` (never
+``results/table1.md``), with no Table 2, and needs the optional extra ``pip install 'anonpriv[faces]'``. With ``--quick`` it
 uses a few 8-frame 112-px clips and writes into ``results/runs/quick/faces``.
 """
 
@@ -55,12 +55,12 @@ FACES_DATA = CONFIGS / "data" / "synthetic_faces.yaml"
 # clips (half the cost of 16), with Table 1's clip counts and epochs (benchmarks/sweep_history.md).
 FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8")
 # c3d_tiny's receptive field suits the 64-px figures; on 112-px frames it pools each frame 2x2 first, in the
-# evaluation's fresh action model and in the learned anonymizers' own (raw clips: 86% top-1 in the protocol's
-# 384 steps, against 28% unpooled; benchmarks/sweep_history.md).
+# evaluation's fresh action model and in the learned anonymizers' own (raw clips, seed 0: 81.8% top-1 in the
+# protocol's 384 steps, against 28.3% unpooled; benchmarks/sweep_history.md).
 FACES_MODEL_ARGS = ("--model.init_args.utility_kwargs", '{"input_pool": 2}')
 FACE_RATE_ARGS = ("--model.init_args.face_rate", "true")
 # --faces --quick: a few short clips (the faces variant needs frames of at least 112 pixels)
-QUICK_FACES_DATA_ARGS = ("--data.source.init_args.num_frames", "8", "--data.source.init_args.num_train", "8",
+QUICK_FACES_DATA_ARGS = (*FACES_DATA_ARGS, "--data.source.init_args.num_train", "8",
                          "--data.source.init_args.num_val", "4", "--data.source.init_args.num_test", "6",
                          "--data.batch_size", "4")
 

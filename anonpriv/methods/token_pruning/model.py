@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from anonpriv.methods.token_pruning.layers import TubeletEmbedding, scale_gradient
-from anonpriv.models.vit_layers import ViTBlock
 from anonpriv.methods.token_pruning.scoring import (
     NUM_CLS,
     check_keep_ratio,
@@ -26,6 +25,7 @@ from anonpriv.methods.token_pruning.scoring import (
     prune_and_fuse,
     utility_privacy_score,
 )
+from anonpriv.models.vit_layers import ViTBlock
 from anonpriv.models.weights import init_vit_weights, trunc_normal_
 
 
