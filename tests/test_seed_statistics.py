@@ -143,3 +143,41 @@ def test_a_failed_run_does_not_stop_the_others_and_is_named_at_the_end(tmp_path,
         sweep.run(runs, jobs=2)
     assert sweep.result_file(runs[0]).exists() and sweep.result_file(runs[2]).exists()
     assert not sweep.result_file(runs[1]).exists()
+    from anonpriv.evaluation.sweep import machine_record
+
+    assert sweep.saved_result(runs[0])["sweep"]["machine"] == machine_record()  # each run says where it ran
+
+
+def test_machine_record_names_the_accelerator_auto_picks(monkeypatch):
+    """The CPU without CUDA, else the first CUDA device by name; always the torch build."""
+    import torch
+
+    from anonpriv.evaluation.sweep import machine_record
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    record = machine_record()
+    assert record["device"].startswith("CPU (") and record["torch"] == torch.__version__
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Some GPU")
+    assert machine_record() == {"device": "Some GPU", "torch": torch.__version__}
+
+
+def test_tables_and_csv_say_where_the_runs_ran(tmp_path):
+    """Runs from two machines and one written before machines were recorded: the note counts each, the
+    CSV names each row's machine."""
+    import json
+
+    from anonpriv.evaluation.sweep import Sweep, SweepSettings
+
+    sweep = Sweep(SweepSettings(out=tmp_path), log=lambda _: None)
+    runs = default_runs(["raw"], [], seeds=[0, 1, 2])
+    machines = [{"device": "GPU A", "torch": "2.11"}, {"device": "GPU A", "torch": "2.11"}, None]
+    for run, machine in zip(runs, machines):
+        sweep.result_file(run).parent.mkdir(parents=True)
+        record = {"top1": 0.9, "cmap": 0.5, "f1": 0.5, **({"sweep": {"machine": machine}} if machine else {})}
+        sweep.result_file(run).write_text(json.dumps(record))
+    rows, _ = sweep.collect(runs)
+    sweep.write_reports(rows, "test")
+    assert "Ran on: GPU A, torch 2.11 (2 runs); not recorded (1 run)." in (tmp_path / "table1.md").read_text()
+    with open(tmp_path / "table1.csv") as fh:
+        assert [row["machine"] for row in csv.DictReader(fh)] == ["GPU A, torch 2.11", "GPU A, torch 2.11", ""]

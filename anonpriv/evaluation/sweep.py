@@ -20,11 +20,13 @@ done than one two-thread process); the tables come out the same way either way.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 import time
@@ -161,6 +163,29 @@ def _execution_order(run: SweepRun) -> tuple:
     return run.table != "table1", priority, -_expected_cost(run), run.seed
 
 
+def machine_record() -> dict:
+    """Where a run computes: the accelerator Lightning's ``auto`` picks here (the first CUDA device, else
+    the CPU) and the torch build, so a table can say on what its numbers were measured."""
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        device = torch.cuda.get_device_name(0)
+    else:
+        device = f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
+    return {"device": device, "torch": torch.__version__}
+
+
+def ran_on(rows: Sequence[ResultRow]) -> str:
+    """The table's note on where its runs ran (runs written before machines were recorded count as unknown)."""
+    counts = collections.Counter(row.machine or "not recorded" for row in rows)
+    if not counts:
+        return ""
+    parts = [f"{name} ({n} run{'s' if n > 1 else ''})" for name, n in sorted(counts.items())]
+    return "\nRan on: " + "; ".join(parts) + ".\n"
+
+
 def _execute_in_worker(settings: SweepSettings, run: SweepRun) -> str:
     """One run in a worker process of :meth:`Sweep.run`; returns its summary line."""
     import torch
@@ -257,7 +282,7 @@ class Sweep:
         trained = time.perf_counter()
         results = self.evaluate(run, anonymizer, options)
         results["sweep"] = {**dataclasses.asdict(run), "train_seconds": round(trained - start, 1),
-                            "evaluate_seconds": round(time.perf_counter() - trained, 1)}
+                            "evaluate_seconds": round(time.perf_counter() - trained, 1), "machine": machine_record()}
         tmp = result_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
         tmp.replace(result_file)  # a result file only ever exists complete
@@ -348,7 +373,7 @@ class Sweep:
             front = plot_tradeoff(table1, out / "tradeoff.png")
             text += (f"\nPareto front (means over seeds; a method is off the front only if another has both a lower "
                      f"worst-case cMAP and a higher top-1, each by more than one standard deviation): {', '.join(front)}\n")
-            text += STATISTICS_NOTE + not_finished("table1")
+            text += STATISTICS_NOTE + not_finished("table1") + ran_on(table1)
             text += f"\nMade by `{command}`.\n"
             (out / "table1.md").write_text(text)
             write_comparison_csv(table1, out / "table1.csv")
@@ -359,7 +384,7 @@ class Sweep:
                 title=(f"Table 2: novel protocol (anonymizers trained on actions {SEEN_ACTIONS} and attributes "
                        f"{SEEN_ATTRIBUTES}; fresh models on actions {NOVEL_ACTIONS} and attributes {NOVEL_ATTRIBUTES})"),
             )
-            text += STATISTICS_NOTE + not_finished("table2") + f"\nMade by `{command}`.\n"
+            text += STATISTICS_NOTE + not_finished("table2") + ran_on(rows["table2"]) + f"\nMade by `{command}`.\n"
             (out / "table2.md").write_text(text)
             write_comparison_csv(rows["table2"], out / "table2.csv")
             written["table2"] = out / "table2.md"

@@ -36,6 +36,7 @@ class ResultRow:
     seed: int = 0
     face_rate: float | None = None  # share of anonymized test frames with a detected face (None: not measured)
     face_rate_raw: float | None = None  # the same on the raw test clips, for reference
+    machine: str = ""  # where the run ran (see anonpriv.evaluation.sweep.machine_record); "" if not recorded
 
     @classmethod
     def from_results(cls, name: str, results: dict, group: str = "method", params: dict | None = None,
@@ -53,7 +54,15 @@ class ResultRow:
             cmap, f1 = attackers[worst]["cmap"], attackers[worst]["f1"]
         return cls(name=name, top1=results["top1"], cmap=cmap, f1=f1, attackers=attackers, worst_attacker=worst,
                    group=group, params=dict(params or {}), seed=seed, face_rate=results.get("face_rate"),
-                   face_rate_raw=results.get("face_rate_raw"))
+                   face_rate_raw=results.get("face_rate_raw"),
+                   machine=describe_machine(results.get("sweep", {}).get("machine")))
+
+
+def describe_machine(record: dict | None) -> str:
+    """``"NVIDIA H200, torch 2.11.0+cu130"`` from a run's machine record ("" when it has none)."""
+    if not record:
+        return ""
+    return f"{record.get('device', '?')}, torch {record.get('torch', '?')}"
 
 
 # Two-sided 95% quantiles of Student's t with 1..30 degrees of freedom (beyond: the normal's 1.96).
@@ -279,7 +288,7 @@ def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str =
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["method", "group", "seed", *params, "top1", "top1_delta", "cmap", "cmap_delta", "f1",
-                         "f1_delta", *faces, "worst_attacker", *[f"cmap_{a}" for a in attackers],
+                         "f1_delta", *faces, "machine", "worst_attacker", *[f"cmap_{a}" for a in attackers],
                          *[f"f1_{a}" for a in attackers]])
         for r in rows:
             ref = ref_by_seed.get(r.seed)
@@ -291,7 +300,7 @@ def write_comparison_csv(rows: Sequence[ResultRow], path: Path, reference: str =
                 r.name, r.group, r.seed, *[r.params.get(p, "") for p in params],
                 f"{r.top1:.6f}", delta("top1"), f"{r.cmap:.6f}", delta("cmap"), f"{r.f1:.6f}", delta("f1"),
                 *["" if getattr(r, m) is None else f"{getattr(r, m):.6f}" for m in faces],
-                r.worst_attacker,
+                r.machine, r.worst_attacker,
                 *[f"{r.attackers[a]['cmap']:.6f}" if a in r.attackers else "" for a in attackers],
                 *[f"{r.attackers[a]['f1']:.6f}" if a in r.attackers else "" for a in attackers],
             ])
