@@ -181,3 +181,24 @@ def test_tables_and_csv_say_where_the_runs_ran(tmp_path):
     assert "Ran on: GPU A, torch 2.11 (2 runs); not recorded (1 run)." in (tmp_path / "table1.md").read_text()
     with open(tmp_path / "table1.csv") as fh:
         assert [row["machine"] for row in csv.DictReader(fh)] == ["GPU A, torch 2.11", "GPU A, torch 2.11", ""]
+
+
+def test_attribute_table_takes_each_attributes_best_attacker_then_averages_seeds():
+    """Per attribute the attacker that reads it best (not the overall worst one), mean ± std over seeds."""
+    from anonpriv.evaluation.tables import ResultRow, attribute_table, worst_case_per_attribute
+
+    def row(seed: int, face_a: float, face_b: float, gender_a: float) -> ResultRow:
+        attackers = {"a": {"cmap": 0.9, "f1": 0.8, "per_attribute_ap": {"face": face_a, "gender": gender_a},
+                           "per_attribute_f1": {"face": 0.5, "gender": 0.6}},
+                     "b": {"cmap": 0.7, "f1": 0.6, "per_attribute_ap": {"face": face_b},
+                           "per_attribute_f1": {"face": 0.7}}}
+        return ResultRow("bdq", 0.9, 0.9, 0.8, attackers=attackers, seed=seed)
+
+    rows = [row(0, 0.60, 0.80, 0.90), row(1, 0.70, 0.50, 0.70)]
+    assert worst_case_per_attribute(rows[0]) == {"face": 0.80, "gender": 0.90}
+    assert worst_case_per_attribute(rows[1], "f1") == {"face": 0.7, "gender": 0.6}
+    text = attribute_table(rows)
+    # face: 80 and 70 -> 75.0 ± 7.1; gender: 90 and 70 -> 80.0 ± 14.1; F1 0.70 and 0.60 both seeds
+    assert "| Method | face | gender |" in text
+    assert "| bdq | 75.0 ± 7.1 / 0.70 ± 0.00 | 80.0 ± 14.1 / 0.60 ± 0.00 |" in text
+    assert attribute_table([ResultRow("raw", 0.9, 0.9, 0.8)]) == ""  # results without per-attribute scores

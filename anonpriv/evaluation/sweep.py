@@ -36,6 +36,7 @@ from pathlib import Path
 
 from anonpriv.evaluation.tables import (
     ResultRow,
+    attribute_table,
     comparison_table,
     plot_tradeoff,
     write_comparison_csv,
@@ -373,7 +374,9 @@ class Sweep:
             front = plot_tradeoff(table1, out / "tradeoff.png")
             text += (f"\nPareto front (means over seeds; a method is off the front only if another has both a lower "
                      f"worst-case cMAP and a higher top-1, each by more than one standard deviation): {', '.join(front)}\n")
-            text += STATISTICS_NOTE + not_finished("table1") + ran_on(table1)
+            text += STATISTICS_NOTE
+            per_attribute = attribute_table(methods, title="Table 1, per attribute")
+            text += ("\n" + per_attribute if per_attribute else "") + not_finished("table1") + ran_on(table1)
             text += f"\nMade by `{command}`.\n"
             (out / "table1.md").write_text(text)
             write_comparison_csv(table1, out / "table1.csv")

@@ -258,6 +258,47 @@ def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: s
     return "\n".join(lines) + "\n"
 
 
+def worst_case_per_attribute(row: ResultRow, metric: str = "ap") -> dict[str, float]:
+    """Each attribute's highest ``per_attribute_<metric>`` over the row's attackers (the attacker that
+    reads that attribute best, which need not be the worst attacker overall); {} if none recorded one."""
+    best: dict[str, float] = {}
+    for scores in row.attackers.values():
+        for attribute, value in (scores.get(f"per_attribute_{metric}") or {}).items():
+            best[attribute] = max(best.get(attribute, -math.inf), value)
+    return best
+
+
+def attribute_table(rows: Sequence[ResultRow], title: str = "") -> str:
+    """Markdown table: per private attribute, the worst-case AP (%) and F1 over the attackers, ``mean ±
+    std`` over seeds, one row per method (in order of first appearance); "" if no row has them."""
+    attributes = sorted({a for r in rows for a in worst_case_per_attribute(r)})
+    if not attributes:
+        return ""
+    methods = list(dict.fromkeys(r.name for r in rows))
+    several = len(rows) > len(methods)
+    spread = " (mean ± std)" if several else ""
+
+    def cell(name: str, attribute: str, metric: str, scale: float, digits: int) -> str:
+        values = [v for r in rows if r.name == name
+                  for v in [worst_case_per_attribute(r, metric).get(attribute)] if v is not None]
+        if not values:
+            return "n/a"
+        mean, std = mean_std(values)
+        return f"{scale * mean:.{digits}f}" + ("" if math.isnan(std) else f" ± {scale * std:.{digits}f}")
+
+    lines = [f"**{title}**", ""] if title else []
+    lines += [
+        f"Worst case over the attackers, per attribute: AP (%) ↓ / F1 ↓{spread}.",
+        "",
+        "| Method | " + " | ".join(attributes) + " |",
+        "|---|" + "---:|" * len(attributes),
+    ]
+    for name in methods:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{cell(name, a, 'ap', 100, 1)} / {cell(name, a, 'f1', 1, 2)}" for a in attributes) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _raw_face_rate_note(rows: Sequence[ResultRow]) -> str:
     """The line under a table with a face-rate column: what it measures, and the raw clips' rate."""
     raw = [r.face_rate_raw for r in rows if r.face_rate_raw is not None]
