@@ -123,7 +123,9 @@ def test_quick_sweep_writes_tables_and_resumes_without_redoing_finished_runs(tmp
     rows = sweep.run(runs)
     written = sweep.write_reports(rows, "test")
     assert sweep.executed == [r.key for r in runs]
-    comparison, per_attribute = (tmp_path / "table1.md").read_text().split("**Table 1, per attribute**")
+    table1 = (tmp_path / "table1.md").read_text()
+    assert table1.count("**Table 1, per attribute**") == 1
+    comparison, per_attribute = table1.split("**Table 1, per attribute**")
     assert comparison.count("| token_pruning") == 3  # its Table 1 row, and the sweep table's two
     assert per_attribute.count("| token_pruning |") == 1 and "| raw |" in per_attribute  # methods only
     assert "| raw |" in (tmp_path / "table2.md").read_text()

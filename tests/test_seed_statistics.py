@@ -145,40 +145,52 @@ def test_a_failed_run_does_not_stop_the_others_and_is_named_at_the_end(tmp_path,
     assert not sweep.result_file(runs[1]).exists()
     from anonpriv.evaluation.sweep import machine_record
 
-    assert sweep.saved_result(runs[0])["sweep"]["machine"] == machine_record()  # each run says where it ran
+    recorded = sweep.saved_result(runs[0])["sweep"]["machine"]  # each run says where it ran
+    assert set(recorded) == {"device", "cpu", "torch"} and recorded == machine_record()
 
 
 def test_machine_record_names_the_accelerator_auto_picks(monkeypatch):
-    """The CPU without CUDA, else the first CUDA device by name; always the torch build."""
+    """The first CUDA device by name, else MPS, else the CPU; always the CPU and the torch build."""
     import torch
 
     from anonpriv.evaluation.sweep import machine_record
+    from anonpriv.evaluation.tables import describe_machine
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     record = machine_record()
-    assert record["device"].startswith("CPU (") and record["torch"] == torch.__version__
+    assert set(record) == {"device", "cpu", "torch"}
+    assert record["device"] == "CPU" and record["cpu"].endswith(" cores") and record["torch"] == torch.__version__
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert machine_record()["device"] == "MPS"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Some GPU")
-    assert machine_record() == {"device": "Some GPU", "torch": torch.__version__}
+    record = machine_record()
+    assert record["device"] == "Some GPU"
+    assert describe_machine(record) == f"Some GPU ({record['cpu']}), torch {torch.__version__}"
+    assert describe_machine({"device": "GPU A", "torch": "2.11"}) == "GPU A, torch 2.11"  # no CPU recorded
+    assert describe_machine(None) == ""
 
 
 def test_tables_and_csv_say_where_the_runs_ran(tmp_path):
-    """Runs from two machines and one written before machines were recorded: the note counts each, the
-    CSV names each row's machine."""
+    """Runs from one machine and one written before machines were recorded: the notes under both tables
+    count each, the CSV names each row's machine."""
     import json
 
     from anonpriv.evaluation.sweep import Sweep, SweepSettings
 
     sweep = Sweep(SweepSettings(out=tmp_path), log=lambda _: None)
-    runs = default_runs(["raw"], [], seeds=[0, 1, 2])
-    machines = [{"device": "GPU A", "torch": "2.11"}, {"device": "GPU A", "torch": "2.11"}, None]
-    for run, machine in zip(runs, machines):
+    runs = default_runs(["raw"], [], novel=["raw"], seeds=[0, 1, 2])
+    machine = {"device": "GPU A", "torch": "2.11"}
+    for run in runs:
         sweep.result_file(run).parent.mkdir(parents=True)
-        record = {"top1": 0.9, "cmap": 0.5, "f1": 0.5, **({"sweep": {"machine": machine}} if machine else {})}
+        recorded = run.seed < 2
+        record = {"top1": 0.9, "cmap": 0.5, "f1": 0.5, **({"sweep": {"machine": machine}} if recorded else {})}
         sweep.result_file(run).write_text(json.dumps(record))
     rows, _ = sweep.collect(runs)
     sweep.write_reports(rows, "test")
-    assert "Ran on: GPU A, torch 2.11 (2 runs); not recorded (1 run)." in (tmp_path / "table1.md").read_text()
+    for table in ("table1", "table2"):
+        assert "Ran on: GPU A, torch 2.11 (2 runs); not recorded (1 run)." in (tmp_path / f"{table}.md").read_text()
     with open(tmp_path / "table1.csv") as fh:
         assert [row["machine"] for row in csv.DictReader(fh)] == ["GPU A, torch 2.11", "GPU A, torch 2.11", ""]
 
@@ -202,3 +214,15 @@ def test_attribute_table_takes_each_attributes_best_attacker_then_averages_seeds
     assert "| Method | face | gender |" in text
     assert "| bdq | 75.0 ± 7.1 / 0.70 ± 0.00 | 80.0 ± 14.1 / 0.60 ± 0.00 |" in text
     assert attribute_table([ResultRow("raw", 0.9, 0.9, 0.8)]) == ""  # results without per-attribute scores
+
+
+def test_attribute_table_with_one_seed_missing_scores_and_nan():
+    """One seed: plain values and no "(mean ± std)"; a NaN score is skipped (the other attacker's
+    counts); a method without per-attribute scores reads n/a beside one that has them."""
+    from anonpriv.evaluation.tables import ResultRow, attribute_table
+
+    attackers = {"a": {"per_attribute_ap": {"face": math.nan}, "per_attribute_f1": {"face": math.nan}},
+                 "b": {"per_attribute_ap": {"face": 0.55}, "per_attribute_f1": {"face": 0.4}}}
+    text = attribute_table([ResultRow("bdq", 0.9, 0.9, 0.8, attackers=attackers), ResultRow("raw", 0.9, 0.9, 0.8)])
+    assert "(mean ± std)" not in text
+    assert "| bdq | 55.0 / 0.40 |" in text and "| raw | n/a / n/a |" in text

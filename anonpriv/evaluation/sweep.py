@@ -20,13 +20,13 @@ done than one two-thread process); the tables come out the same way either way.
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import multiprocessing
 import os
+import platform
 import shutil
 import sys
 import time
@@ -38,6 +38,7 @@ from anonpriv.evaluation.tables import (
     ResultRow,
     attribute_table,
     comparison_table,
+    machines_note,
     plot_tradeoff,
     write_comparison_csv,
 )
@@ -165,26 +166,18 @@ def _execution_order(run: SweepRun) -> tuple:
 
 
 def machine_record() -> dict:
-    """Where a run computes: the accelerator Lightning's ``auto`` picks here (the first CUDA device, else
-    the CPU) and the torch build, so a table can say on what its numbers were measured."""
-    import platform
-
+    """Where a run computes, so that a table can say on what its numbers were measured: the device
+    Lightning's ``accelerator: auto`` picks here (the first CUDA device by name, else "MPS" or "CPU"),
+    the CPU (which runs the data and the face detector in any case) and the torch build."""
     import torch
 
     if torch.cuda.is_available():
         device = torch.cuda.get_device_name(0)
+    elif torch.backends.mps.is_available():
+        device = "MPS"
     else:
-        device = f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
-    return {"device": device, "torch": torch.__version__}
-
-
-def ran_on(rows: Sequence[ResultRow]) -> str:
-    """The table's note on where its runs ran (runs written before machines were recorded count as unknown)."""
-    counts = collections.Counter(row.machine or "not recorded" for row in rows)
-    if not counts:
-        return ""
-    parts = [f"{name} ({n} run{'s' if n > 1 else ''})" for name, n in sorted(counts.items())]
-    return "\nRan on: " + "; ".join(parts) + ".\n"
+        device = "CPU"
+    return {"device": device, "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__}
 
 
 def _execute_in_worker(settings: SweepSettings, run: SweepRun) -> str:
@@ -376,7 +369,7 @@ class Sweep:
                      f"worst-case cMAP and a higher top-1, each by more than one standard deviation): {', '.join(front)}\n")
             text += STATISTICS_NOTE
             per_attribute = attribute_table(methods, title="Table 1, per attribute")
-            text += ("\n" + per_attribute if per_attribute else "") + not_finished("table1") + ran_on(table1)
+            text += ("\n" + per_attribute if per_attribute else "") + not_finished("table1") + machines_note(table1)
             text += f"\nMade by `{command}`.\n"
             (out / "table1.md").write_text(text)
             write_comparison_csv(table1, out / "table1.csv")
@@ -387,7 +380,7 @@ class Sweep:
                 title=(f"Table 2: novel protocol (anonymizers trained on actions {SEEN_ACTIONS} and attributes "
                        f"{SEEN_ATTRIBUTES}; fresh models on actions {NOVEL_ACTIONS} and attributes {NOVEL_ATTRIBUTES})"),
             )
-            text += STATISTICS_NOTE + not_finished("table2") + ran_on(rows["table2"]) + f"\nMade by `{command}`.\n"
+            text += STATISTICS_NOTE + not_finished("table2") + machines_note(rows["table2"]) + f"\nMade by `{command}`.\n"
             (out / "table2.md").write_text(text)
             write_comparison_csv(rows["table2"], out / "table2.csv")
             written["table2"] = out / "table2.md"

@@ -14,6 +14,7 @@ table and the CSV are as before.
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import math
@@ -59,10 +60,12 @@ class ResultRow:
 
 
 def describe_machine(record: dict | None) -> str:
-    """``"NVIDIA H200, torch 2.11.0+cu130"`` from a run's machine record ("" when it has none)."""
+    """``"NVIDIA H200 (x86_64, 16 cores), torch 2.11.0+cu130"`` from a run's machine record
+    (:func:`anonpriv.evaluation.sweep.machine_record`); "" when it has none."""
     if not record:
         return ""
-    return f"{record.get('device', '?')}, torch {record.get('torch', '?')}"
+    cpu = f" ({record['cpu']})" if record.get("cpu") else ""
+    return f"{record.get('device', '?')}{cpu}, torch {record.get('torch', '?')}"
 
 
 # Two-sided 95% quantiles of Student's t with 1..30 degrees of freedom (beyond: the normal's 1.96).
@@ -196,14 +199,18 @@ def _pct(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def _cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
-    if metric not in summary.mean:  # an optional metric this method's rows did not measure
-        return "n/a"
-    mean, std = summary.mean[metric], summary.std[metric]
+def _mean_std_text(mean: float, std: float, scale: float, digits: int) -> str:
+    """``mean ± std`` scaled (``mean`` alone when std is NaN, i.e. one seed; ``n/a`` when mean is NaN)."""
     if math.isnan(mean):
         return "n/a"
     text = f"{scale * mean:.{digits}f}"
     return text if math.isnan(std) else f"{text} ± {scale * std:.{digits}f}"
+
+
+def _cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
+    if metric not in summary.mean:  # an optional metric this method's rows did not measure
+        return "n/a"
+    return _mean_std_text(summary.mean[metric], summary.std[metric], scale, digits)
 
 
 def _delta_cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
@@ -260,31 +267,31 @@ def comparison_table(rows: Sequence[ResultRow], reference: str = "raw", title: s
 
 def worst_case_per_attribute(row: ResultRow, metric: str = "ap") -> dict[str, float]:
     """Each attribute's highest ``per_attribute_<metric>`` over the row's attackers (the attacker that
-    reads that attribute best, which need not be the worst attacker overall); {} if none recorded one."""
+    reads that attribute best, which need not be the worst attacker overall); {} if none recorded one.
+    Missing and NaN scores are skipped; an attribute no attacker scored is left out."""
     best: dict[str, float] = {}
     for scores in row.attackers.values():
         for attribute, value in (scores.get(f"per_attribute_{metric}") or {}).items():
-            best[attribute] = max(best.get(attribute, -math.inf), value)
+            if value is None or math.isnan(value):
+                continue
+            best[attribute] = max(best.get(attribute, value), value)
     return best
 
 
 def attribute_table(rows: Sequence[ResultRow], title: str = "") -> str:
     """Markdown table: per private attribute, the worst-case AP (%) and F1 over the attackers, ``mean ±
-    std`` over seeds, one row per method (in order of first appearance); "" if no row has them."""
-    attributes = sorted({a for r in rows for a in worst_case_per_attribute(r)})
+    std`` over the seeds that scored it, one row per method (in order of first appearance; ``n/a`` where
+    a method's results have no score for it); "" if no row has per-attribute scores at all."""
+    scores = [(r.name, worst_case_per_attribute(r, "ap"), worst_case_per_attribute(r, "f1")) for r in rows]
+    attributes = sorted({a for _, ap, f1 in scores for a in (*ap, *f1)})
     if not attributes:
         return ""
-    methods = list(dict.fromkeys(r.name for r in rows))
-    several = len(rows) > len(methods)
-    spread = " (mean ± std)" if several else ""
+    methods = list(dict.fromkeys(name for name, _, _ in scores))
+    spread = " (mean ± std)" if len(rows) > len(methods) else ""
 
-    def cell(name: str, attribute: str, metric: str, scale: float, digits: int) -> str:
-        values = [v for r in rows if r.name == name
-                  for v in [worst_case_per_attribute(r, metric).get(attribute)] if v is not None]
-        if not values:
-            return "n/a"
-        mean, std = mean_std(values)
-        return f"{scale * mean:.{digits}f}" + ("" if math.isnan(std) else f" ± {scale * std:.{digits}f}")
+    def cell(method: str, attribute: str, which: int, scale: float, digits: int) -> str:
+        values = [score[which][attribute] for score in scores if score[0] == method and attribute in score[which]]
+        return _mean_std_text(*mean_std(values), scale, digits) if values else "n/a"
 
     lines = [f"**{title}**", ""] if title else []
     lines += [
@@ -293,10 +300,18 @@ def attribute_table(rows: Sequence[ResultRow], title: str = "") -> str:
         "| Method | " + " | ".join(attributes) + " |",
         "|---|" + "---:|" * len(attributes),
     ]
-    for name in methods:
-        lines.append(f"| {name} | " + " | ".join(
-            f"{cell(name, a, 'ap', 100, 1)} / {cell(name, a, 'f1', 1, 2)}" for a in attributes) + " |")
+    for method in methods:
+        lines.append(f"| {method} | " + " | ".join(
+            f"{cell(method, a, 1, 100, 1)} / {cell(method, a, 2, 1, 2)}" for a in attributes) + " |")
     return "\n".join(lines) + "\n"
+
+
+def machines_note(rows: Sequence[ResultRow]) -> str:
+    """The line under a table saying where its runs ran, with how many runs each (runs written before
+    machines were recorded: "not recorded"); "" for no rows."""
+    counts = collections.Counter(row.machine or "not recorded" for row in rows)
+    parts = [f"{name} ({n} run{'s' if n > 1 else ''})" for name, n in sorted(counts.items())]
+    return "\nRan on: " + "; ".join(parts) + ".\n" if parts else ""
 
 
 def _raw_face_rate_note(rows: Sequence[ResultRow]) -> str:
