@@ -87,7 +87,7 @@ def test_inputs_with_the_same_stem_are_refused_or_listed_never_overwritten(tmp_p
     assert run(videos, "-o", out, "--on-error", "skip") == 1  # the others are written, the pair listed
     err = capsys.readouterr().err
     assert "2 video(s) failed" in err and "clip.avi" in err and "clip.mp4" in err
-    assert sorted(p.name for p in out.iterdir()) == ["other.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["other.anonpriv.json", "other.mp4"]  # the output and its record
     assert decoded_count(out / "other.mp4") == 12
     assert run(videos, "-o", out, "--on-error", "skip") == 1  # a rerun never counts the pair as done
     assert "2 video(s) failed" in capsys.readouterr().err
@@ -127,7 +127,7 @@ def test_truncated_inputs_fail_leave_nothing_and_are_redone_on_rerun(tmp_path, c
         assert run(videos, "-o", out, "--on-error", "skip", "--suffix", ".mkv") == 1
         err = capsys.readouterr().err
         assert "2 video(s) failed" in err and "cut.mp4" in err and "cut.mkv" in err
-        assert sorted(p.name for p in out.iterdir()) == ["good.mkv"]  # no partial file, no temporary
+        assert sorted(p.name for p in out.iterdir()) == ["good.anonpriv.json", "good.mkv"]  # no partial, no temporary
         assert decoded_count(out / "good.mkv") == 15
         assert f"{1 - attempt} video(s) to write" in err
 
@@ -314,7 +314,8 @@ def test_mixed_folder_one_complete_output_per_good_input_every_bad_one_listed_re
     assert sorted(line.strip().split(": ")[0].replace(str(videos) + "/", "") for line in failed) == sorted(bad)
     assert all(len(line.split(": ", 1)[1]) > 20 for line in failed)  # each with its reason
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert written == sorted(good.values())  # nothing else: no partial, temporary or overwritten file
+    records = [str(Path(name).with_suffix(".anonpriv.json")) for name in good.values()]
+    assert written == sorted([*good.values(), *records])  # nothing else: no partial, temporary or overwritten file
     for name, output in good.items():
         source, result = videos / name, out / output
         assert decoded_count(result) == decoded_count(source), name
@@ -343,4 +344,4 @@ def test_encoder_failure_on_one_video_is_listed_and_the_folder_goes_on(tmp_path,
     assert run(videos, "-o", out, "--pix-fmt", "yuv420p", "--on-error", "skip") == 1
     err = capsys.readouterr().err
     assert "1 video(s) failed" in err and "odd.mp4" in err and "encoding failed" in err and "Traceback" not in err
-    assert sorted(p.name for p in out.iterdir()) == ["even.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["even.anonpriv.json", "even.mp4"]

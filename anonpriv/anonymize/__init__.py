@@ -37,8 +37,12 @@ How a video is processed (:class:`SlidingClipAnonymizer`):
   before and after, ``<output>.faces.json`` per video and a summary; :mod:`anonpriv.face_audit`).
 
 Resuming: outputs are written under a temporary name and renamed when complete, so a file at the
-output path is always finished; a rerun skips inputs whose outputs (and audit files, when asked)
-exist, unless ``--overwrite``. An input that ends early (:func:`~anonpriv.data.video_io.truncation`,
+output path is always finished. Beside each output a record ``<stem>.anonpriv.json`` says which
+input (size and a fingerprint of its content) and which request (method and options, checkpoint
+hash, clip shape, encoder settings) it was written from (:mod:`anonpriv.anonymize.records`). A rerun
+skips an output whose record matches (and whose mask file exists, when asked); an existing output
+with no record or a different one is refused before anything is written, naming both sources and
+the fix (``--overwrite`` redoes it, or another ``--output``). An input that ends early (:func:`~anonpriv.data.video_io.truncation`,
 or a decoder error midway) is a failure and gets no output, unless ``--allow-truncated`` (then
 ``<name>.truncated<suffix>``, never counted as done). Inputs that would share an output are
 refused before anything is written. Encoder settings are tried once on a test encode before any
@@ -66,6 +70,7 @@ import av
 import numpy as np
 import yaml
 
+from anonpriv.anonymize.records import Request, ResumeState, describe_source, file_hash, resume_state, write_record
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
     FrameLog,
@@ -404,8 +409,14 @@ class Job:
     output: Path
     masks: Path | None
 
-    def done(self) -> bool:
-        return self.output.is_file() and (self.masks is None or self.masks.is_file())
+    def resume(self, request: Request) -> ResumeState:
+        """``todo``, ``done`` or ``conflict`` for a rerun with ``request``
+        (:func:`~anonpriv.anonymize.records.resume_state`); with ``--save-masks`` a missing mask
+        file makes a done output ``todo`` again."""
+        state = resume_state(self.source, self.output, request)
+        if state.kind == "done" and self.masks is not None and not self.masks.is_file():
+            return ResumeState("todo")
+        return state
 
 
 def _temporary(path: Path) -> Path:
@@ -512,7 +523,7 @@ class VideoResult:
 
 def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteOptions,
                     progress: FolderProgress | None = None, allow_truncated: bool = False,
-                    info: VideoInfo | None = None) -> VideoResult:
+                    info: VideoInfo | None = None, request: Request | None = None) -> VideoResult:
     """Anonymize one video into ``job.output`` (and ``job.masks``).
 
     Nothing is left at the output paths unless the whole video was written. An input that ends
@@ -521,7 +532,10 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
     written to :func:`truncated_name` of the output instead (never the output's own name, so a
     rerun does it again). Frames whose size differs from the first frame's are rescaled to it.
     ``info`` is the input's :func:`probe_video` with ``check_complete=not allow_truncated``, when the
-    caller has it already (``anonpriv anonymize`` probes every input first, for the progress total)."""
+    caller has it already (``anonpriv anonymize`` probes every input first, for the progress total).
+    ``request``: write the output's record (:mod:`anonpriv.anonymize.records`) beside it, just before
+    the output is moved into place (not for a truncated output, which is never counted as done)."""
+    source_description = describe_source(job.source) if request is not None else None
     if info is None:
         info = probe_video(job.source, check_complete=not allow_truncated)
     if options.copy_audio and not info.has_audio:
@@ -576,6 +590,8 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
             masks = None if job.masks is None else kept.with_name(kept.stem + MASK_SUFFIX)
         if masks is not None:
             _save_masks(masks, audit, anonymizer, info)
+        if request is not None and not problem:
+            write_record(output, source_description, request, writer.frames_written)
         os.replace(temporary, output)
         if not problem:  # an earlier --allow-truncated run's partial output is stale now
             truncated_name(job.output).unlink(missing_ok=True)
@@ -714,7 +730,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face-audit", action="store_true",
                         help="count frames with a face before and after (CenterFace; pip install 'anonpriv[faces]'): "
                              "<output>.faces.json per video and a summary")
-    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo videos whose outputs already exist (by default an output counts as done only when "
+                             "its .anonpriv.json record names the same input, method and settings; any other "
+                             "existing output is refused)")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at an unreadable video, or skip it and list it at the end")
     parser.add_argument("--allow-truncated", action="store_true",
@@ -851,12 +870,25 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, device)
 
 
+def build_request(args: argparse.Namespace, method_args: dict, suffix: str) -> Request:
+    """What decides the content of this run's outputs, for their records and the resume rule."""
+    checkpoint = None
+    if args.checkpoint is not None:
+        path = Path(args.checkpoint)
+        checkpoint = {"path": str(path.resolve()), "hash": file_hash(path)}
+    write = {"codec": args.codec, "crf": args.crf, "bitrate": args.bitrate, "pix_fmt": args.pix_fmt,
+             "codec_options": parse_method_args(args.codec_option), "copy_audio": args.copy_audio, "suffix": suffix}
+    return Request(method=args.method, method_args=dict(method_args), checkpoint=checkpoint,
+                   clip_shape=list(args.clip_shape) if args.clip_shape else None, write=write)
+
+
 def _run(args: argparse.Namespace, device: str) -> int:
     import torch
 
     if not codec_available(args.codec):
         raise AnonymizeError(f"--codec {args.codec}: not available in this PyAV build; try libx264, mpeg4 or ffv1.")
-    method = load_anonymizer(args.method, args.checkpoint, parse_method_args(args.method_arg), args.clip_shape, device)
+    method_args = parse_method_args(args.method_arg)
+    method = load_anonymizer(args.method, args.checkpoint, method_args, args.clip_shape, device)
     anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
     if args.save_masks and not anonymizer.layout.has_tubelet_mask:
         raise AnonymizeError(f"--save-masks: {method_label(method)} returns no tubelet_mask to audit; drop the flag.")
@@ -879,8 +911,20 @@ def _run(args: argparse.Namespace, device: str) -> int:
             raise
         jobs = [job for job in collision.jobs if job not in collision.reasons]
         failures.extend(f"{job.source}: {reason}" for job, reason in collision.reasons.items())
-    todo = [job for job in jobs if args.overwrite or not job.done()]
-    already = len(jobs) - len(todo)
+    request = build_request(args, method_args, suffix)
+    todo, conflicts = [], []
+    for job in jobs:
+        state = ResumeState("todo") if args.overwrite else job.resume(request)
+        if state.kind == "todo":
+            todo.append(job)
+        elif state.kind == "conflict":
+            conflicts.append((job, state.reason))
+    if conflicts:
+        if args.on_error == "raise":  # before anything is written
+            more = f" (and {len(conflicts) - 1} more output(s) like it)" if len(conflicts) > 1 else ""
+            raise AnonymizeError(conflicts[0][1] + more)
+        failures.extend(f"{job.source}: {reason}" for job, reason in conflicts)
+    already = len(jobs) - len(todo) - len(conflicts)
     probed = {}
     for job in todo:
         try:
@@ -899,7 +943,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
             progress.start_video(job.source.name)
             try:
                 result = anonymize_video(job, anonymizer, options, progress, allow_truncated=args.allow_truncated,
-                                         info=info)
+                                         info=info, request=request)
                 frames_done += result.frames
                 written += 1
                 if result.truncated:
@@ -920,7 +964,8 @@ def _run(args: argparse.Namespace, device: str) -> int:
               "redoes them):\n  " + "\n  ".join(kept), file=sys.stderr)
     if args.face_audit:  # frames with a face before and after, per video (anonpriv/face_audit.py)
         from anonpriv.face_audit import audit_outputs
-        audit_outputs([(job.source, job.output) for job in jobs if job.output.is_file()])
+        refused = {job for job, _ in conflicts}
+        audit_outputs([(job.source, job.output) for job in jobs if job not in refused and job.output.is_file()])
     if failures:
         print(f"anonpriv anonymize: {len(failures)} video(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
