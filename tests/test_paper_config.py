@@ -1,6 +1,6 @@
 """The paper's setting (configs/token_pruning_paper.yaml and its method file).
 
-It parses with the paper's values (DESIGN.md section 3), every value names its source, the model it
+It parses with the paper's values (docs/paper.md), every value names its source, the model it
 describes builds at ViT-B / 16 x 224 x 224 on the meta device with the paper's token counts per
 stage, its start goes through timm's download by name, and the whole config runs end to end offline
 (fast_dev_run, sizes shrunk, on the tiny synthetic data).
@@ -21,7 +21,9 @@ import yaml
 
 from anonpriv.cli import AnonprivCLI
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+PAPER_DOC = ROOT / "docs" / "paper.md"
 PAPER = CONFIGS / "token_pruning_paper.yaml"
 METHOD = CONFIGS / "method" / "token_pruning_paper.yaml"
 TINY_DATA = str(CONFIGS / "data" / "synthetic_tiny.yaml")
@@ -43,6 +45,7 @@ def test_print_config_shows_the_papers_values(printed):
     expected = {
         "tubelet": [2, 16, 16], "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0,
         "stem": "linear", "motion_channels": False,
+        "drop_rate": 0.2, "attn_drop_rate": 0.1, "drop_path_rate": 0.2,
         "pretrained": True, "pretrained_model": "vit_base_patch16_224.augreg_in21k_ft_in1k", "pretrained_file": None,
         "prune_blocks": [3, 6, 9], "keep_ratio": 0.9, "keep_ratio_start": 0.9, "lambda_priv": 0.5,
         "privacy_cls_gradient": "reversal", "reversal_weight": 1.0, "stage_supervision": 0.0,
@@ -69,16 +72,48 @@ def _value_lines(path: Path) -> list[str]:
     return lines
 
 
+#: A value's comment starts with its source (docs/paper.md, "How anonpriv maps onto it"): the paper, the
+#: authors' public code where the paper is silent, or anonpriv's own choice with its reason.
+SOURCE = re.compile(r"#\s*(paper|authors' code|anonpriv):\s*\S")
+
+
+def _sources(path: Path, every: bool = True) -> dict[str, str]:
+    """Each value line's key -> the source its comment names (``paper``, ``authors' code``, ``anonpriv``).
+    ``every``: fail on a value line that names none (else skip it)."""
+    sources = {}
+    for line in _value_lines(path):
+        found = SOURCE.search(line)
+        assert found or not every, f"{path.name}: no source for: {line.strip()}"
+        if found:
+            sources[line.split(":", 1)[0].strip(" -")] = found.group(1)
+    return sources
+
+
 def test_every_paper_value_names_its_source():
-    method_lines = _value_lines(METHOD)
-    assert len(method_lines) > 30
-    for line in method_lines:
-        assert re.search(r"#.*(DESIGN \d|anonpriv)", line), f"no source for: {line.strip()}"
-    # The composite: every dataset, batch and training value the paper fixes quotes DESIGN.md.
+    method = _sources(METHOD)
+    assert len(method) > 30
+    # The regularisation is the authors' code's (the paper is silent); the rest of the recipe the paper's.
+    assert {k: method[k] for k in ("drop_rate", "attn_drop_rate", "drop_path_rate")} == dict.fromkeys(
+        ("drop_rate", "attn_drop_rate", "drop_path_rate"), "authors' code")
+    for key in ("tubelet", "embed_dim", "depth", "num_heads", "prune_blocks", "keep_ratio", "lambda_priv",
+                "privacy_cls_gradient", "optimizer", "lr", "weight_decay", "warmup_epochs", "schedule"):
+        assert method[key] == "paper", key
+    # The composite: every dataset, batch and training value the paper fixes names the paper.
     paper = {line.split(":", 1)[0].strip(): line for line in _value_lines(PAPER)}
     for key in ("num_frames", "frame_stride", "height", "width", "train_crop_scale", "test_clips", "test_crop",
                 "batch_size", "precision", "max_epochs"):
-        assert "# DESIGN 3" in paper[key], f"no DESIGN.md source for {key}"
+        assert re.search(r"#\s*paper:", paper[key]), f"no paper source for {key}"
+
+
+def test_docs_page_explains_every_value_the_paper_or_its_code_sets():
+    """docs/paper.md, the page the markers refer to, names every option they mark."""
+    doc = PAPER_DOC.read_text()
+    assert "## Regularisation" in doc and "the paper does not mention regularisation" in doc.lower()
+    for path in (METHOD, PAPER):
+        for key, source in _sources(path, every=path is METHOD).items():
+            if source in ("paper", "authors' code"):
+                assert f"`{key}`" in doc, f"{path.name}: {key} ({source}) is not explained in docs/paper.md"
+
 
 
 def _paper_kwargs(printed: dict) -> dict:

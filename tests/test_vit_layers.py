@@ -17,21 +17,23 @@ def timm_init(module):
         torch.nn.init.zeros_(module.bias)
 
 
-def _pair(drop_path: float = 0.0) -> tuple[ViTBlock, Block]:
+def _pair(drop_path: float = 0.0, proj_drop: float = 0.0, attn_drop: float = 0.0) -> tuple[ViTBlock, Block]:
+    rates = dict(drop_path=drop_path, proj_drop=proj_drop, attn_drop=attn_drop)
     torch.manual_seed(0)
-    block = ViTBlock(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True, drop_path=drop_path)
+    block = ViTBlock(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True, **rates)
     block.apply(init_vit_weights)
     torch.manual_seed(0)
-    reference = Block(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True, drop_path=drop_path)
+    reference = Block(dim=32, num_heads=4, mlp_ratio=4.0, qkv_bias=True, **rates)
     reference.apply(timm_init)
     return block, reference
 
 
-@pytest.mark.parametrize("drop_path", [0.0, 0.2])
-def test_block_equals_the_timm_block(drop_path):
+@pytest.mark.parametrize(("drop_path", "proj_drop", "attn_drop"), [(0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.2, 0.1)])
+def test_block_equals_the_timm_block(drop_path, proj_drop, attn_drop):
     # Same seed -> timm's initial weights (same parameter names, order and init); same outputs in
-    # evaluation and, with stochastic depth, in training; and timm's blocks load into it.
-    block, reference = _pair(drop_path)
+    # evaluation and, with stochastic depth, dropout and attention dropout, in training; and timm's
+    # blocks load into it.
+    block, reference = _pair(drop_path, proj_drop, attn_drop)
     assert list(block.state_dict()) == list(reference.state_dict())
     for name, value in reference.state_dict().items():
         assert torch.equal(block.state_dict()[name], value), name

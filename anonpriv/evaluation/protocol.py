@@ -1,4 +1,4 @@
-"""The honest evaluation protocol (DESIGN.md section 2) as a method on the common base.
+"""The honest evaluation protocol (docs/protocol.md#why-fresh-models) as a method on the common base.
 
 The adversarially trained budget model of a method has been fooled on purpose, so its score says
 nothing. :class:`ProtocolEvaluation` instead
@@ -30,8 +30,9 @@ the detector) and on the frozen anonymizer's output for it, and ``results.json``
   a face in at least one frame (``video_rate``) and the mean over videos of each one's share of
   frames (``mean_video_rate``); the clips of one video count as one video.
 
-Run it on data whose faces a detector can find (``configs/data/synthetic_faces.yaml``,
-``configs/evaluate_faces.yaml``): on the 64-px default no detector fires on raw clips either.
+Run it on data whose faces a detector can find: ``configs/evaluate.yaml`` with
+``--data configs/data/synthetic_faces.yaml --model.init_args.face_rate true`` (``benchmarks/sweep.py
+--faces`` runs every method that way); on the 64-px default no detector fires on raw clips either.
 """
 
 from __future__ import annotations

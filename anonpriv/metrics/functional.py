@@ -1,4 +1,4 @@
-"""The protocol's numbers: action top-1, privacy cMAP and macro F1 (DESIGN.md section 2).
+"""The protocol's numbers: action top-1, privacy cMAP and macro F1 (docs/protocol.md#metrics).
 
 * cMAP is the macro mean of per-attribute average precision, computed on *probabilities*
   (the same as torchmetrics' ``MultilabelAveragePrecision(average="macro")`` over the kept
@@ -9,7 +9,8 @@
 * An attribute with no positive in the evaluated set has no defined AP (torchmetrics returns 0):
   it is excluded from both means and named in ``excluded``.
 * Beside AP, :func:`positive_rates` gives each attribute's share of positive labels: on real data
-  some "visible" bits are almost always 1 (DESIGN.md section 5), and an AP near that rate says little.
+  some "visible" bits are almost always 1 (docs/protocol.md#privacy-labels), and an AP near that
+  rate says little.
 """
 
 from __future__ import annotations

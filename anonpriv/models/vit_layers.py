@@ -93,16 +93,20 @@ class ViTBlock(nn.Module):
     halves are also callable apart: :meth:`attention_half` returns the attention rows of the first
     ``num_cls`` tokens as well, and a pruning stage can drop tokens before :meth:`mlp_half`
     (EViT-style: after attention + residual, before the MLP).
+
+    Regularisation, all off by default and active in training only, with timm's ``Block`` argument
+    names: ``proj_drop`` (dropout on the attention's output projection and inside the MLP),
+    ``attn_drop`` (dropout on the attention probabilities) and ``drop_path`` (stochastic depth).
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop_path: float = 0.0, eps: float = 1e-6) -> None:
+                 drop_path: float = 0.0, eps: float = 1e-6, proj_drop: float = 0.0, attn_drop: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = SelfAttention(dim, num_heads, qkv_bias=qkv_bias)
+        self.attn = SelfAttention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=proj_drop)
         self.drop_path1 = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = FeedForward(dim, int(dim * mlp_ratio))
+        self.mlp = FeedForward(dim, int(dim * mlp_ratio), drop=proj_drop)
         self.drop_path2 = DropPath(drop_path)
 
     def attention_half(self, x: torch.Tensor, num_cls: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

@@ -89,6 +89,8 @@ def token_pruning_anonymizer(
     straight_through: bool = True,
     mask_temperature: float = 1.0,
     drop_path_rate: float = 0.0,
+    drop_rate: float = 0.0,
+    attn_drop_rate: float = 0.0,
     stem: str = "linear",
     stem_width: int = 16,
     motion_channels: bool | str = "magnitude",
@@ -113,7 +115,8 @@ def token_pruning_anonymizer(
         clip_shape=tuple(shape), num_actions=num_actions, num_privacy=num_privacy, tubelet=tuple(tubelet),
         embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
         prune_blocks=tuple(prune_blocks), keep_ratio=keep_ratio, lambda_priv=lambda_priv,
-        drop_path_rate=drop_path_rate, stem=stem, stem_width=stem_width, motion_channels=motion_channels,
+        drop_path_rate=drop_path_rate, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+        stem=stem, stem_width=stem_width, motion_channels=motion_channels,
     )
     if pretrained_file and pretrained:
         raise ValueError(f"both pretrained_file={pretrained_file!r} and pretrained={pretrained!r} are set: keep "

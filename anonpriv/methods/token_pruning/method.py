@@ -69,7 +69,9 @@ class TokenPruningMethod(AnonymizationMethod):
         reversal_weight: final weight of the gradient reversal in ``reversal`` mode.
         straight_through: let the downstream losses reach the score through the hard mask.
         mask_temperature: temperature of the straight-through surrogate.
-        drop_path_rate: stochastic depth in the ViT.
+        drop_path_rate, drop_rate, attn_drop_rate: the ViT's stochastic depth, dropout and attention
+            dropout, in training only (see :class:`DualCLSTubeletViT`); 0 in the tiny default, 0.2 /
+            0.2 / 0.1 in the paper's config (the authors' code; the paper is silent).
         stem, stem_width, motion_channels: the tubelet embedding (see
             :class:`~anonpriv.methods.token_pruning.layers.TubeletEmbedding`); pretrained 2D
             weights need ``stem="linear"``.
@@ -115,6 +117,8 @@ class TokenPruningMethod(AnonymizationMethod):
         straight_through: bool = True,
         mask_temperature: float = 1.0,
         drop_path_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
         stem: Literal["conv", "linear"] = "linear",
         stem_width: int = 16,
         motion_channels: bool | str = "magnitude",
@@ -139,6 +143,7 @@ class TokenPruningMethod(AnonymizationMethod):
             tubelet=tubelet, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
             prune_blocks=prune_blocks, keep_ratio=keep_ratio, lambda_priv=lambda_priv,
             straight_through=straight_through, mask_temperature=mask_temperature, drop_path_rate=drop_path_rate,
+            drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
             stem=stem, stem_width=stem_width, motion_channels=motion_channels, pretrained_file=pretrained_file,
             pretrained_model=pretrained_model, pretrained=pretrained, input_mean=input_mean, input_std=input_std,
             clip_shape=clip_shape, num_actions=num_actions, num_privacy=num_privacy,

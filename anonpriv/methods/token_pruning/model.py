@@ -61,10 +61,17 @@ class DualCLSTubeletViT(nn.Module):
         num_actions, num_privacy: sizes of the two CLS heads.
         tubelet: (t, p, p) tubelet size.
         embed_dim, depth, num_heads, mlp_ratio: ViT shape (ViT-B: 768, 12, 12, 4).
-        prune_blocks: 1-based indices of the blocks that prune (DESIGN: 3, 6, 9 of 12).
+        prune_blocks: 1-based indices of the blocks that prune (the paper: 3, 6, 9 of 12; docs/paper.md).
         keep_ratio: fraction of the patch tokens present that each pruning stage keeps.
         lambda_priv: weight of the privacy attention in the score.
-        drop_path_rate: stochastic depth.
+        drop_path_rate: stochastic depth, rising linearly over the blocks from 0 to this rate.
+        drop_rate: dropout where timm's classic ViT applies ``drop_rate``: on the tokens after the
+            position embeddings, on each attention's output projection and inside each MLP.
+        attn_drop_rate: dropout on the attention probabilities. The pruning score is computed from
+            the attention *before* this dropout (the authors' code takes it after), so attention
+            dropout adds no noise to which tubelets are kept.
+            All three act in training only; the authors' code sets ``drop_path_rate`` 0.2,
+            ``drop_rate`` 0.2 and ``attn_drop_rate`` 0.1 (docs/paper.md#regularisation).
         motion_channels: add frame differences to the tubelet input: ``"signed"`` (``True``) or
             ``"magnitude"`` (see :class:`TubeletEmbedding`).
         stem, stem_width: ``linear`` tubelet projection (the paper's; needed for 2D pretrained
@@ -85,6 +92,8 @@ class DualCLSTubeletViT(nn.Module):
         keep_ratio: float = 0.7,
         lambda_priv: float = 0.5,
         drop_path_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
         motion_channels: bool | str = True,
         stem: str = "conv",
         stem_width: int = 16,
@@ -93,6 +102,10 @@ class DualCLSTubeletViT(nn.Module):
         self.stem_name = stem
         self.stem_width = stem_width
         check_keep_ratio(keep_ratio)
+        for name, rate in (("drop_path_rate", drop_path_rate), ("drop_rate", drop_rate),
+                           ("attn_drop_rate", attn_drop_rate)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name}={rate!r} must be in [0, 1): it is a probability of dropping.")
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be a multiple of num_heads={num_heads}.")
         bad = [b for b in prune_blocks if not 1 <= b <= depth]
@@ -103,9 +116,12 @@ class DualCLSTubeletViT(nn.Module):
         self.act_cls = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.priv_cls = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.embed.num_tubelets, embed_dim))
+        # No parameters, so checkpoints are unchanged; Identity at 0 leaves the random stream as it was.
+        self.pos_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()  # cpu: also under torch.device("meta")
         self.blocks = nn.ModuleList(
-            ViTBlock(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r)
+            ViTBlock(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r,
+                     proj_drop=drop_rate, attn_drop=attn_drop_rate)
             for r in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
@@ -146,6 +162,7 @@ class DualCLSTubeletViT(nn.Module):
         B = video.shape[0]
         x = self.embed(video) + self.pos_embed
         x = torch.cat([self.act_cls.expand(B, -1, -1), self.priv_cls.expand(B, -1, -1), x], dim=1)
+        x = self.pos_drop(x)
         ids = torch.arange(self.num_tubelets, device=video.device).expand(B, -1)
         first_maps = None
         stage_act, stage_priv = [], []
