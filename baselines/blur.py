@@ -31,11 +31,14 @@ class BlurBaseline(AnonymizationMethod):
     Args:
         kernel_size: odd kernel size; the papers' StrongBlur uses 13 on person boxes.
         sigma: Gaussian standard deviation in pixels (papers: 10); 0 is the identity.
+        relative_sigma: the standard deviation as a fraction of the frame height instead (see
+            :class:`GaussianBlur`; ``anonpriv anonymize`` uses it on footage).
         **kwargs: the common method options (:class:`~anonpriv.methods.AnonymizationMethod`).
     """
 
-    def __init__(self, kernel_size: int = 13, sigma: float = 10.0, **kwargs) -> None:
-        super().__init__(anonymizer=GaussianBlur(kernel_size, sigma), **kwargs)
+    def __init__(self, kernel_size: int = 13, sigma: float = 10.0, relative_sigma: float | None = None,
+                 **kwargs) -> None:
+        super().__init__(anonymizer=GaussianBlur(kernel_size, sigma, relative_sigma), **kwargs)
 
 
 class DownsampleBaseline(AnonymizationMethod):
@@ -44,6 +47,7 @@ class DownsampleBaseline(AnonymizationMethod):
     Args:
         factor: down-sampling factor (>= 1); the literature reports x2 and x4.
         down_mode, up_mode: interpolation modes, see :class:`DownUpSample`.
+        target_height: down-sample every frame to this height instead (see :class:`DownUpSample`).
         **kwargs: the common method options (:class:`~anonpriv.methods.AnonymizationMethod`).
     """
 
@@ -52,6 +56,7 @@ class DownsampleBaseline(AnonymizationMethod):
         factor: float = 2.0,
         down_mode: Literal["area", "nearest"] = "area",
         up_mode: Literal["nearest", "bilinear"] = "nearest",
+        target_height: int | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(anonymizer=DownUpSample(factor, down_mode, up_mode), **kwargs)
+        super().__init__(anonymizer=DownUpSample(factor, down_mode, up_mode, target_height), **kwargs)

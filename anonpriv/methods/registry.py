@@ -198,6 +198,21 @@ class MethodAnonymizer(nn.Module):
         """The anonymized clip for a raw clip (B, C, T, H, W) in [0, 1]."""
         return self.anonymizer_outputs(video)["video"]
 
+    @property
+    def takes_uint8(self) -> bool:
+        """Whether :meth:`anonymize_uint8` exists for this anonymizer: the identity, or an anonymizer
+        that works frame by frame at any size and has a ``forward_uint8`` (blur, downsample,
+        face_blur). ``anonpriv anonymize`` then keeps frames in uint8 at their native size."""
+        return isinstance(self.anonymizer, nn.Identity) or callable(getattr(self.anonymizer, "forward_uint8", None))
+
+    def anonymize_uint8(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames ``(N, H, W, 3)`` of one stream, in order -> uint8 ``(N, H, W, 3)``: the same as
+        :meth:`anonymize` on them as one clip in [0, 1], to within a level of rounding, with few
+        full-size float frames alive at a time."""
+        if isinstance(self.anonymizer, nn.Identity):
+            return frames
+        return self.anonymizer.forward_uint8(frames)
+
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.anonymize(video)
 
