@@ -240,21 +240,30 @@ class SlidingClipAnonymizer:
                  and bool(getattr(self.method, "takes_uint8", False)))
         return OutputLayout(self.clip_frames, frames, uses_mask, "tubelet_mask" in out, uint8)
 
-    def windows(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[list[np.ndarray], int]]:
-        """``(window frames, valid outputs)`` over a frame stream (see the module docstring)."""
+    def windows(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:
+        """``(window (T, h, w, 3), valid outputs)`` over a frame stream (see the module docstring).
+        Each window is one array that decoded frames are copied into as they arrive (a frame lives
+        in one window and, for the overlap, the next), so a window costs one clip of memory."""
         window, lag = self.clip_frames, self.layout.lag
         step = window - lag
-        buffer: list[np.ndarray] = []
-        for index, frame in enumerate(frames):
-            if index == 0:
-                buffer.extend([frame] * lag)
-            buffer.append(frame)
-            if len(buffer) == window:
-                yield buffer, step
-                buffer = buffer[step:]
-        pending = len(buffer) - lag
-        if pending > 0:
-            yield buffer + [buffer[-1]] * (window - len(buffer)), pending
+        buffer: np.ndarray | None = None
+        filled = 0
+        for frame in frames:
+            if buffer is None:  # the first frame: pad with copies of it
+                buffer = np.empty((window, *frame.shape), frame.dtype)
+                buffer[:lag] = frame
+                filled = lag
+            buffer[filled] = frame
+            filled += 1
+            if filled == window:
+                done, buffer = buffer, np.empty_like(buffer)
+                buffer[:lag] = done[step:]
+                filled = lag
+                yield done, step
+        pending = filled - lag
+        if buffer is not None and pending > 0:
+            buffer[filled:] = buffer[filled - 1]
+            yield buffer, pending
 
     @_inference_mode
     def run_batch(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -308,9 +317,13 @@ class SlidingClipAnonymizer:
             return
         size = self.batch_size or batch_windows(self.clip_frames, first.nbytes)
         for batch in _batched(self.windows(_chained(first, stream)), size):
-            outputs, tubelets = self.run_batch(_stack_windows([w for w, _ in batch]))
+            stacked = batch[0][0][None] if len(batch) == 1 else np.stack([w for w, _ in batch])
+            valids = [valid for _, valid in batch]
+            del batch  # the windows live on in `stacked` alone
+            outputs, tubelets = self.run_batch(stacked)
+            del stacked
             kept, audit = [], []
-            for i, (_, valid) in enumerate(batch):
+            for i, valid in enumerate(valids):
                 kept.append(outputs[i, :valid])
                 audit.append((None if tubelets is None else tubelets[i], written, written + valid))
                 written += valid
@@ -339,12 +352,6 @@ def batch_windows(clip_frames: int, frame_bytes: int) -> int:
 def _chained(first, rest: Iterator) -> Iterator:
     yield first
     yield from rest
-
-
-def _stack_windows(windows: list[list[np.ndarray]]) -> np.ndarray:
-    """Windows of frames ``(h, w, 3)`` -> one ``(B, T, h, w, 3)`` array, copying each frame once."""
-    frames = np.stack([frame for window in windows for frame in window])
-    return frames.reshape(len(windows), len(windows[0]), *frames.shape[1:])
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:
