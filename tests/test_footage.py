@@ -86,7 +86,9 @@ def test_peak_memory_at_1080p_is_torch_plus_the_floor_plus_a_few_clips(method, f
 def test_peak_memory_is_flat_in_video_length(footage, tmp_path):
     short = anonymize_peak(footage[48], tmp_path / "short.mp4", "--method", "raw")
     long = anonymize_peak(footage[128], tmp_path / "long.mp4", "--method", "raw")
-    assert long - short <= CLIP_MIB / 2, f"48 frames: {short:.0f} MiB, 128 frames: {long:.0f} MiB"
+    # 80 more frames are 5 clips: memory that followed the length would add up to 475 MiB. Queue
+    # fill at the moment of the peak moves the peak by up to ~80 MiB from run to run.
+    assert long - short <= 1.5 * CLIP_MIB, f"48 frames: {short:.0f} MiB, 128 frames: {long:.0f} MiB"
 
 
 def face_scores(path: Path, every: int = 8) -> np.ndarray:
