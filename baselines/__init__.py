@@ -11,6 +11,7 @@ from anonpriv.lazy_exports import lazy_exports
 # Public name -> the submodule that defines it.
 _EXPORTS = {
     "BDQBaseline": "bdq",
+    "BlackeningBaseline": "blackening",
     "BlurBaseline": "blur",
     "DownsampleBaseline": "blur",
     "RawBaseline": "raw",

@@ -134,11 +134,15 @@ def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
     full_size_tubelet = tubelet_like_config(clip_shape)
     config_px = config_clip_shape()[1]
     from anonpriv.faces import faces_available
+    from baselines.blackening_anonymizer import DEFAULT_DETECTOR, detector_available
 
     rows = []
     for name in METHODS:
         if name == "face_blur" and not faces_available():
             continue  # its detector is the optional extra `faces` (pip install 'anonpriv[faces]')
+        if name == "blackening" and not detector_available(method_config(name).get("detector", DEFAULT_DETECTOR),
+                                                           method_config(name).get("detector_weights_file")):
+            continue  # its person detector's weights: neither in torchvision's cache nor a local file (offline)
         if name == "token_pruning":
             rows.append((f"token_pruning ({'x'.join(map(str, full_size_tubelet))}, {clip_shape[1]} px)",
                          plain(name, tubelet=full_size_tubelet)))

@@ -75,6 +75,10 @@ def methods_to_check(checkpoints: dict[str, str]) -> list[tuple[str, object, str
     rows = []
     for name in METHODS:
         config = {k: v for k, v in method_config(name).items() if k != "pretrained_file"}
+        if name == "blackening" and not _detector_available(config):
+            rows.append((name, "not measured: its person detector's weights are neither in torchvision's cache nor "
+                               "a local detector_weights_file", "config, training-free"))
+            continue
         method = build_method(name, num_actions=NUM_ACTIONS, num_privacy=NUM_PRIVACY, **config)
         if not any(p.requires_grad for p in method.anonymizer.parameters()):
             rows.append((name, method, "config, training-free"))
@@ -92,6 +96,13 @@ def methods_to_check(checkpoints: dict[str, str]) -> list[tuple[str, object, str
         where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
         rows.append((name, loaded, f"trained checkpoint {where} (clips {shape})"))
     return rows
+
+
+def _detector_available(config: dict) -> bool:
+    """Whether blackening with ``config`` finds people here without a download (offline: only from a file)."""
+    from baselines.blackening_anonymizer import DEFAULT_DETECTOR, detector_available
+
+    return detector_available(config.get("detector", DEFAULT_DETECTOR), config.get("detector_weights_file"))
 
 
 def run(quick: bool = False, checkpoints: dict[str, str] | None = None) -> str:

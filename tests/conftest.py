@@ -29,6 +29,27 @@ def tiny_batch(tiny_datamodule):
     return next(iter(tiny_datamodule.train_dataloader()))
 
 
+@pytest.fixture
+def stub_person_detector(monkeypatch):
+    """A person detector registered for blackening as ``detector: stub_people`` (no weights, no download):
+    in every frame a person box over the centre half (score 0.9) and a faint one in the top-left corner
+    (score 0.1). Returns the list of frame counts it was called with."""
+    import torch
+
+    from baselines.blackening_anonymizer import PERSON_DETECTORS
+
+    calls: list[int] = []
+
+    def detect(frames):
+        calls.append(len(frames))
+        _, _, h, w = frames.shape
+        boxes = torch.tensor([[w / 4, h / 4, 3 * w / 4, 3 * h / 4, 0.9], [0.0, 0.0, w / 4, h / 4, 0.1]])
+        return [boxes.clone() for _ in range(len(frames))]
+
+    monkeypatch.setitem(PERSON_DETECTORS, "stub_people", lambda weights_file: detect)
+    return calls
+
+
 # Tests of things that need the optional extra `faces` (the face detector: `pip install 'anonpriv[faces]'`,
 # which `make install` installs) are skipped where it is missing: parametrized cases whose parameter names
 # the face_blur method or its config, and tests marked `needs_faces`.

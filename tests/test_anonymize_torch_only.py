@@ -41,6 +41,8 @@ OPTIONS = {
     "raw": {},
     "blur": {"kernel_size": 5, "sigma": 2.0},
     "downsample": {"factor": 4.0, "up_mode": "bilinear"},
+    # the stub person detector (tests/conftest.py): these clips carry no person mask
+    "blackening": {"detector": "stub_people", "margin": 0.1, "score_threshold": 0.3},
     "face_blur": {"threshold": 0.3, "mode": "black"},
     "bdq": {"blur_sigma": 2.0, "num_thresholds": 7, "staircase_slope": 3.0},
     "spact": {"unet_width": 4, "unet_depth": 1, "ssl_weight": 0.5, "reconstruction_epochs": 0},
@@ -48,7 +50,12 @@ OPTIONS = {
                       "lambda_priv": 2.0, "input_mean": [0.4, 0.5, 0.6], "stage_supervision": 0.5,
                       "attention_map_clips": 0},
 }
-TRAINABLE = ["raw", "blur", "downsample", "bdq", "spact", "token_pruning"]
+TRAINABLE = ["raw", "blur", "downsample", "blackening", "bdq", "spact", "token_pruning"]
+
+
+@pytest.fixture(autouse=True)
+def _person_detector(stub_person_detector):
+    """blackening's ``detector: stub_people`` (no weights to download) registered for every test here."""
 
 
 def method_options(name: str) -> dict:

@@ -2,7 +2,11 @@
 
 A method registered later (token pruning, ...) is picked up automatically. Each is built with
 ``build_method(name, num_actions=4, num_privacy=5, clip_shape=[8, 32, 32])`` and run on small random
-clips (B, 3, 8, 32, 32):
+clips (B, 3, 8, 32, 32), anonymized as training and evaluation do, from the whole batch
+(``batch_anonymizer_outputs``). The batch carries a ``person_region`` mask as the synthetic source's
+batches do with ``with_regions``: blackening reads it, so it needs no person detector (whose weights
+are not available offline; its detector path is tested in tests/test_blackening.py), and the other
+methods ignore it:
 
 * the anonymized clip is a float tensor with the batch's size and 3 channels (T may shrink);
 * the same seed builds the same method, which gives the same output;
@@ -40,7 +44,16 @@ def batch() -> dict:
         "action": torch.arange(BATCH) % NUM_ACTIONS,
         "privacy": torch.randint(0, 2, (BATCH, NUM_PRIVACY), generator=generator),
         "id": [f"clip_{i}" for i in range(BATCH)],
+        "person_region": _person_region(),
     }
+
+
+def _person_region() -> torch.Tensor:
+    """A figure-like mask (B, T, H, W) that moves one pixel right every frame."""
+    region = torch.zeros(BATCH, *CLIP_SHAPE, dtype=torch.bool)
+    for t in range(CLIP_SHAPE[0]):
+        region[:, t, 6:26, 4 + t:12 + t] = True
+    return region
 
 
 def _fixed_batch_loader(batch: dict, repeats: int) -> DataLoader:
@@ -66,7 +79,7 @@ def _fit(method, batch: dict, steps: int) -> pl.Trainer:
 @torch.no_grad()
 def _outputs(method, batch: dict) -> dict[str, torch.Tensor]:
     method.eval()
-    return {"video": method.anonymize(batch["video"]), **method.evaluation_outputs(batch)}
+    return {"video": method.batch_anonymizer_outputs(batch)["video"], **method.evaluation_outputs(batch)}
 
 
 def test_every_baseline_is_registered():

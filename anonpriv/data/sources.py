@@ -58,6 +58,9 @@ class VideoSource(abc.ABC):
         """The dataset of ``split`` (one of ``train``, ``val``, ``test``)."""
 
 
+#: The ground-truth masks a synthetic clip carries with ``with_regions`` (bool, (T, H, W) each).
+REGION_KEYS = ("action_region", "privacy_region", "person_region")
+
 # Rendered synthetic splits are shared between DataModules in one process (a sweep builds many),
 # keyed by everything that determines their pixels.
 _RENDER_CACHE: collections.OrderedDict[tuple, dict[str, np.ndarray]] = collections.OrderedDict()
@@ -93,8 +96,8 @@ class SyntheticClipDataset(ClipDataset):
                 T, H, W = generator.num_frames, generator.height, generator.width
                 store = {"video": np.zeros((size, 3, T, H, W), np.uint8), "done": np.zeros(size, bool)}
                 if with_regions:
-                    store["action_region"] = np.zeros((size, T, H, W), bool)
-                    store["privacy_region"] = np.zeros((size, T, H, W), bool)
+                    for key in REGION_KEYS:
+                        store[key] = np.zeros((size, T, H, W), bool)
             _RENDER_CACHE[key] = store
             while len(_RENDER_CACHE) > _RENDER_CACHE_SIZE:
                 _RENDER_CACHE.popitem(last=False)
@@ -114,8 +117,8 @@ class SyntheticClipDataset(ClipDataset):
             clip = self.generator.render(self.split, self.first_index + index, with_regions=self.with_regions)
             store["video"][index] = clip["video"]
             if self.with_regions:
-                store["action_region"][index] = clip["action_region"]
-                store["privacy_region"][index] = clip["privacy_region"]
+                for key in REGION_KEYS:
+                    store[key][index] = clip[key]
             store["done"][index] = True
         item = {
             "video": torch.from_numpy(store["video"][index]).float().div_(255.0),
@@ -124,8 +127,8 @@ class SyntheticClipDataset(ClipDataset):
             "id": f"synthetic/{self.split}/{self.first_index + index:06d}",
         }
         if self.with_regions:
-            item["action_region"] = torch.from_numpy(store["action_region"][index].copy())
-            item["privacy_region"] = torch.from_numpy(store["privacy_region"][index].copy())
+            for key in REGION_KEYS:
+                item[key] = torch.from_numpy(store[key][index].copy())
         return item
 
 
@@ -140,7 +143,9 @@ class SyntheticSource(VideoSource):
         noise_std: per-frame pixel noise.
         num_train, num_val, num_test: clips per split.
         seed: dataset seed; every clip is a pure function of ``(seed, split, index)``.
-        with_regions: also return ground-truth ``action_region`` / ``privacy_region`` masks.
+        with_regions: also return ground-truth ``action_region`` / ``privacy_region`` /
+            ``person_region`` masks (bool, (T, H, W) per clip; the blackening baseline reads
+            ``person_region``).
         preset: ``clear`` (the default benchmark: large figures, limb-identity actions) or ``hard``
             (the original small figures); see :data:`anonpriv.data.synthetic.PRESETS`.
     """

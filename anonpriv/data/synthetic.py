@@ -23,8 +23,9 @@ Two presets (:data:`PRESETS`) set the figure's proportions and the action list:
 * ``hard``: the original 32-pixel design, with thin limbs attached inside the torso's tubelets and
   actions that differ by phase, speed or travel (walk, jump); harder for every model.
 
-Ground-truth pixel masks of the moving region and of the private region come with each clip on
-request, so methods can be checked for *where* they look.
+Ground-truth pixel masks of the moving region, of the private region and of the whole person come
+with each clip on request, so methods can be checked for *where* they look (and the blackening
+baseline can black out the actor from the renderer's own mask).
 """
 
 from __future__ import annotations
@@ -274,8 +275,9 @@ class SyntheticClipGenerator:
         """Render clip ``index`` of ``split``.
 
         Returns ``video`` (3, T, H, W) uint8, ``action`` int, ``privacy`` (5,) float32 and, with
-        ``with_regions``, boolean masks ``action_region`` and ``privacy_region`` of shape (T, H, W):
-        the pixels of moving parts, and of the head, hair and torso.
+        ``with_regions``, boolean masks ``action_region``, ``privacy_region`` and ``person_region`` of
+        shape (T, H, W): the pixels of moving parts, of the head, hair and torso, and of every part of
+        every figure (the actors; what the blackening baseline blacks out).
         """
         labels = self.labels(split, index)
         _, rng = self._streams(split, index)
@@ -289,6 +291,7 @@ class SyntheticClipGenerator:
         video = np.broadcast_to(frame, (T, H, W, 3)).copy()
         action_region = np.zeros((T, H, W), dtype=bool)
         privacy_region = np.zeros((T, H, W), dtype=bool)
+        person_region = np.zeros((T, H, W), dtype=bool)
 
         skin = (_DARK_SKIN if skin_dark else _LIGHT_SKIN) + rng.normal(0, 0.03, 3)
         hair = _HAIR_COLORS[rng.integers(len(_HAIR_COLORS))]
@@ -307,7 +310,7 @@ class SyntheticClipGenerator:
             period *= rng.uniform(1.0 - j, 1.0 + j)
         for lo, hi in slots:
             poses = self._poses(rng, spec, period, figure_h, (lo, hi))
-            self._draw_figure(video, action_region, privacy_region, poses, figure_h, look, spec)
+            self._draw_figure(video, action_region, privacy_region, poses, figure_h, look, spec, person_region)
 
         if self.noise_std > 0:
             video = video + rng.normal(0.0, self.noise_std, video.shape)
@@ -319,6 +322,7 @@ class SyntheticClipGenerator:
         if with_regions:
             out["action_region"] = action_region
             out["privacy_region"] = privacy_region
+            out["person_region"] = person_region
         return out
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
@@ -370,13 +374,16 @@ class SyntheticClipGenerator:
         y0 = rng.uniform(y_lo - min(dy.min(), 0), max(y_hi - max(dy.max(), 0), y_lo - min(dy.min(), 0) + 1e-6))
         return {"x": x0 + dx, "y": y0 + dy, **angles}
 
-    def _draw_figure(self, video, action_region, privacy_region, pose, h, look, spec: ActionSpec) -> None:
-        """Paint one figure into every frame at once: pose values broadcast as (T, 1, 1)."""
+    def _draw_figure(self, video, action_region, privacy_region, pose, h, look, spec: ActionSpec,
+                     person_region=None) -> None:
+        """Paint one figure into every frame at once: pose values broadcast as (T, 1, 1); every pixel
+        it paints is added to ``person_region`` when one is given."""
         geo = self.preset.geometry
         xx, yy = self._xx, self._yy  # (1, H, W)
         shape = video.shape[:3]
         private = np.zeros(shape, dtype=bool)  # the top-most part at each pixel is private
         moving = np.zeros(shape, dtype=bool)  # the top-most part at each pixel moves
+        figure = np.zeros(shape, dtype=bool)  # any part of this figure
         moving_body = spec.travel is not None
 
         def column(values):
@@ -386,6 +393,7 @@ class SyntheticClipGenerator:
 
         def paint(mask, color, is_private=False, is_moving=False):
             video[mask] = color
+            figure[mask] = True
             private[mask] = is_private
             moving[mask] = is_moving or moving_body
 
@@ -429,6 +437,8 @@ class SyntheticClipGenerator:
             paint(head, look["hair"], is_private=True)
         action_region |= moving
         privacy_region |= private
+        if person_region is not None:
+            person_region |= figure
 
 
 def _segment(xx, yy, x0, y0, x1, y1, width) -> np.ndarray:

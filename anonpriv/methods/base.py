@@ -16,8 +16,10 @@ optimization). The default minimax has two:
 2. ``budget``: updates ``f_B`` on ``BCE(f_B(f_A(x).detach()), privacy)``.
 
 Subclasses change the minimax by overriding :meth:`phases` (e.g. SPAct adds a self-supervised
-branch) and the anonymizer by overriding :meth:`anonymizer_outputs`. Validation and test steps
-return what :class:`~anonpriv.metrics.PrivacyUtilityMetrics` reads.
+branch) and the anonymizer by overriding :meth:`anonymizer_outputs`; an anonymizer that reads more of
+the batch than its clip (blackening: the synthetic renderer's person mask) overrides
+:meth:`batch_anonymizer_outputs`, through which training, validation, test and predict anonymize.
+Validation and test steps return what :class:`~anonpriv.metrics.PrivacyUtilityMetrics` reads.
 """
 
 from __future__ import annotations
@@ -160,6 +162,13 @@ class AnonymizationMethod(pl.LightningModule):
         """The anonymized clip for a raw clip (B, C, T, H, W) in [0, 1]."""
         return self.anonymizer_outputs(video)["video"]
 
+    def batch_anonymizer_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
+        """``f_A`` on a whole batch: :meth:`anonymizer_outputs` of ``batch["video"]``. A method whose
+        anonymizer also reads other keys of the batch overrides this (blackening reads the synthetic
+        source's ``person_region``); training, evaluation, predict and the protocol go through it, while
+        :meth:`anonymize` (a clip alone, as ``anonpriv anonymize`` has it) does without those keys."""
+        return self.anonymizer_outputs(batch["video"])
+
     @property
     def training_progress(self) -> float:
         """Fraction of training done, in [0, 1] (0 outside ``fit``)."""
@@ -182,7 +191,7 @@ class AnonymizationMethod(pl.LightningModule):
     def anonymized(self, batch: Mapping, state: dict) -> dict[str, torch.Tensor]:
         """``f_A`` on the batch, computed once per training step and shared by the phases."""
         if "anonymized" not in state:
-            state["anonymized"] = self.anonymizer_outputs(batch["video"])
+            state["anonymized"] = self.batch_anonymizer_outputs(batch)
         return state["anonymized"]
 
     def anonymizer_losses(self, batch: Mapping, state: dict) -> LossTerms:
@@ -277,7 +286,7 @@ class AnonymizationMethod(pl.LightningModule):
     # -- evaluation -----------------------------------------------------------------------------
     def evaluation_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
         """What the metrics callback reads: utility and budget logits on the anonymized clip."""
-        anonymized = self.anonymize(batch["video"])
+        anonymized = self.batch_anonymizer_outputs(batch)["video"]
         return {"action_logits": self.utility(anonymized), "privacy_logits": self.budget(anonymized)}
 
     def _evaluation_step(self, batch: Mapping, stage: str) -> dict[str, torch.Tensor]:
@@ -293,7 +302,7 @@ class AnonymizationMethod(pl.LightningModule):
         return self._evaluation_step(batch, "test")
 
     def predict_step(self, batch: Mapping, batch_idx: int) -> dict:
-        return {"id": batch["id"], "video": self.anonymize(batch["video"])}
+        return {"id": batch["id"], "video": self.batch_anonymizer_outputs(batch)["video"]}
 
     # -- optimisation ---------------------------------------------------------------------------
     def _param_groups(self, params: Iterable[nn.Parameter]) -> list[dict]:

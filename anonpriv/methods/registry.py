@@ -33,6 +33,7 @@ METHODS: dict[str, str] = {
     "raw": "baselines.RawBaseline",
     "blur": "baselines.BlurBaseline",
     "downsample": "baselines.DownsampleBaseline",
+    "blackening": "baselines.blackening.BlackeningBaseline",
     "face_blur": "baselines.face_blur.FaceBlurBaseline",
     "bdq": "baselines.BDQBaseline",
     "spact": "baselines.SPActBaseline",
@@ -145,6 +146,7 @@ ANONYMIZERS: dict[str, AnonymizerSpec] = {
     "raw": AnonymizerSpec("torch.nn.Identity", "baselines.raw.RawBaseline"),
     "blur": AnonymizerSpec("baselines.blur_anonymizer.GaussianBlur", "baselines.blur.BlurBaseline"),
     "downsample": AnonymizerSpec("baselines.blur_anonymizer.DownUpSample", "baselines.blur.DownsampleBaseline"),
+    "blackening": AnonymizerSpec("baselines.blackening_anonymizer.Blackening", "baselines.blackening.BlackeningBaseline"),
     "face_blur": AnonymizerSpec("baselines.face_blur_anonymizer.FaceBlur", "baselines.face_blur.FaceBlurBaseline"),
     "bdq": AnonymizerSpec("baselines.bdq_anonymizer.bdq_anonymizer", "baselines.bdq.BDQBaseline"),
     "spact": AnonymizerSpec(

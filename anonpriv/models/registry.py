@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from anonpriv.models.weights import WeightsDownloadError
+
 # The modules that register the built-in models, imported on the first create/list rather than at
 # package import, so anonymizing with a method loads none of them. (None imports timm or torchvision
 # at module level either: those load when a model that needs them is built.)
@@ -42,7 +44,10 @@ def _create(table: dict, kind: str, name: str, num_outputs: int, kwargs: dict | 
         raise ValueError(f"unknown {kind} model {name!r}: registered ones are {sorted(table)}.")
     if num_outputs < 1:
         raise ValueError(f"a {kind} model needs at least one output, got {num_outputs}.")
-    return table[name](num_outputs, **(kwargs or {}))
+    try:
+        return table[name](num_outputs, **(kwargs or {}))
+    except WeightsDownloadError as error:  # say which model's weights: the fix goes into its options
+        raise WeightsDownloadError(f"{kind} model {name!r}: {error}") from error
 
 
 def create_utility_model(name: str, num_classes: int, kwargs: dict | None = None) -> nn.Module:

@@ -100,28 +100,73 @@ class TorchvisionVideoClassifier(nn.Module):
         return self.backbone(self.normalize(video))
 
 
-@register_utility_model
-def r3d_18(num_classes: int, weights_file: str | None = None, pretrained: bool | str = False) -> nn.Module:
-    """torchvision's R3D-18 (the literature's utility model at 16 x 112 x 112).
+#: torchvision's Kinetics-400 video models: name -> (weights enum, the classifier's prefix, replaced
+#: for num_classes)
+TORCHVISION_VIDEO_MODELS = {
+    "r3d_18": ("R3D_18_Weights", "fc."),
+    "mc3_18": ("MC3_18_Weights", "fc."),
+    "r2plus1d_18": ("R2Plus1D_18_Weights", "fc."),
+    "s3d": ("S3D_Weights", "classifier.1."),
+}
 
-    ``weights_file``: a local copy of Kinetics-400 weights (e.g. ``r3d_18-b3b3357e.pth``; never
-    downloaded). ``pretrained``: ``true`` (or a ``R3D_18_Weights`` name such as ``KINETICS400_V1``)
-    downloads them through torchvision's own cache (``$TORCH_HOME``); the input is then normalised
-    with those weights' statistics. Either way the classifier is replaced for ``num_classes``.
+
+def torchvision_video_model(name: str, num_classes: int, weights_file: str | None = None,
+                            pretrained: bool | str = False) -> nn.Module:
+    """torchvision's video model ``name`` (:data:`TORCHVISION_VIDEO_MODELS`) with ``num_classes`` outputs.
+
+    ``weights_file``: a local copy of its Kinetics-400 weights (e.g. ``r2plus1d_18-91a641e6.pth``;
+    never downloaded). ``pretrained``: ``true`` (or a weights name such as ``KINETICS400_V1``)
+    downloads them through torchvision's own cache (``$TORCH_HOME``); without internet that is one
+    :class:`~anonpriv.models.weights.WeightsDownloadError` line naming the file and ``weights_file``.
+    Either way the classifier is replaced for ``num_classes``, and the input is normalised with the
+    Kinetics statistics the weights were trained with.
     """
-    from torchvision.models.video import R3D_18_Weights
-    from torchvision.models.video import r3d_18 as tv_r3d_18
+    import torchvision.models.video as video
 
+    if name not in TORCHVISION_VIDEO_MODELS:
+        raise ValueError(f"unknown torchvision video model {name!r}: use one of {sorted(TORCHVISION_VIDEO_MODELS)}.")
     if weights_file and pretrained:
         raise ValueError(f"both weights_file={weights_file!r} and pretrained={pretrained!r} are set: keep one.")
-    backbone = tv_r3d_18(weights=None, num_classes=num_classes)
+    enum_name, head = TORCHVISION_VIDEO_MODELS[name]
+    backbone = getattr(video, name)(weights=None, num_classes=num_classes)
     if weights_file:
-        load_local_weights(backbone, weights_file, skip_prefixes=("fc.",))
+        load_local_weights(backbone, weights_file, skip_prefixes=(head,))
     if pretrained:
-        weights = torchvision_weights(R3D_18_Weights, pretrained)
-        state = load_torchvision_state_dict(weights)
+        weights = torchvision_weights(getattr(video, enum_name), pretrained)
+        state = load_torchvision_state_dict(weights, file_option="weights_file (in place of pretrained)")
         own = backbone.state_dict()
-        backbone.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+        backbone.load_state_dict({k: v for k, v in state.items()
+                                  if k in own and own[k].shape == v.shape and not k.startswith(head)}, strict=False)
         preset = weights.transforms()
         return TorchvisionVideoClassifier(backbone, tuple(preset.mean), tuple(preset.std))
     return TorchvisionVideoClassifier(backbone)
+
+
+@register_utility_model
+def r3d_18(num_classes: int, weights_file: str | None = None, pretrained: bool | str = False) -> nn.Module:
+    """torchvision's R3D-18 (the literature's utility model at 16 x 112 x 112; Kinetics-400 clip top-1
+    63.2%). ``weights_file`` / ``pretrained``: see :func:`torchvision_video_model`."""
+    return torchvision_video_model("r3d_18", num_classes, weights_file, pretrained)
+
+
+@register_utility_model
+def mc3_18(num_classes: int, weights_file: str | None = None, pretrained: bool | str = False) -> nn.Module:
+    """torchvision's MC3-18 (mixed 3D / 2D convolutions; Kinetics-400 clip top-1 64.0%).
+    ``weights_file`` / ``pretrained``: see :func:`torchvision_video_model`."""
+    return torchvision_video_model("mc3_18", num_classes, weights_file, pretrained)
+
+
+@register_utility_model
+def r2plus1d_18(num_classes: int, weights_file: str | None = None, pretrained: bool | str = False) -> nn.Module:
+    """torchvision's R(2+1)D-18 (a 3D ResNet with factorised space / time convolutions; Kinetics-400
+    clip top-1 67.5%, any clip size): configs/evaluation/paper.yaml's stand-in for the paper's
+    I3D-ResNet-50. ``weights_file`` / ``pretrained``: see :func:`torchvision_video_model`."""
+    return torchvision_video_model("r2plus1d_18", num_classes, weights_file, pretrained)
+
+
+@register_utility_model
+def s3d(num_classes: int, weights_file: str | None = None, pretrained: bool | str = False) -> nn.Module:
+    """torchvision's S3D (separable I3D-Inception; Kinetics-400 clip top-1 68.4%). Its fixed final
+    pooling needs clips of at least 16 x 224 x 224. ``weights_file`` / ``pretrained``: see
+    :func:`torchvision_video_model`."""
+    return torchvision_video_model("s3d", num_classes, weights_file, pretrained)

@@ -181,9 +181,23 @@ def _create(timm, name: str, file_option: str, download: bool = False, **kwargs)
             ) from error
         raise WeightsDownloadError(
             f"could not download the pretrained weights {name!r} ({_first_line(error)}): without internet, "
-            f"fetch them once where there is (timm caches them), then pass the local file as {file_option} "
-            f"with a plain timm model name."
+            f"fetch them once where there is (timm caches them{_timm_weights_source(timm, name)}), then pass the "
+            f"local file as {file_option} (in place of pretrained) with a plain timm model name."
         ) from error
+
+
+def _timm_weights_source(timm, name: str) -> str:
+    """``'; the file: <where>'`` for a timm name whose pretrained config says where its weights are
+    (the Hub repository, else the URL); empty when it says nothing."""
+    try:
+        cfg = timm.models.get_pretrained_cfg(name)
+    except RuntimeError:
+        return ""
+    if cfg is None:
+        return ""
+    if cfg.hf_hub_id:
+        return f"; the file: model.safetensors of https://huggingface.co/{cfg.hf_hub_id}"
+    return f"; the file: {cfg.url}" if cfg.url else ""
 
 
 def timm_normalization(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
