@@ -218,11 +218,13 @@ def test_anonymize_face_blur_with_face_audit(astronaut, tmp_path, capsys):
     assert audit["after"]["frames_with_face"] == 0 and audit["after"]["frames_with_face_at"] == []
     assert json.loads((out / "empty.faces.json").read_text())["before"]["frames_with_face"] == 0
 
-    # raw keeps the face: the audit says so, and names the video
+    # raw keeps the face: the audit says so, names the video, and warns that the method is weak here
     assert main([str(folder), "-o", str(tmp_path / "raw"), "--method", "raw", "--face-audit"]) == 0
     lines = capsys.readouterr().err.strip().splitlines()
-    assert f"after {FRAMES}/{FRAMES + 4}" in lines[-2]
-    assert lines[-1].strip().startswith(f"face still found in {FRAMES}/{FRAMES} (100.0%) frames of")
+    assert f"after {FRAMES}/{FRAMES + 4}" in lines[-3]
+    assert lines[-2].strip().startswith(f"face still found in {FRAMES}/{FRAMES} (100.0%) frames of")
+    assert lines[-1].startswith("anonpriv anonymize: warning: after RawBaseline the face detector still finds a face "
+                                f"in {FRAMES} frame(s), 100.0% of the {FRAMES}")
     audit = json.loads((tmp_path / "raw" / "astronaut.faces.json").read_text())
     assert audit["after"]["frames_with_face_at"] == list(range(FRAMES))
 

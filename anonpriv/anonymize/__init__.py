@@ -908,6 +908,22 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, device)
 
 
+#: share of the frames with a face before in which one may remain after, without a warning
+AUDIT_TOLERANCE = 0.01
+
+
+def weak_on_audit(audits, method: str) -> str | None:
+    """A warning when, after ``method``, the face audit still finds a face in more than
+    :data:`AUDIT_TOLERANCE` of the frames that had one before (the method is weak on this footage)."""
+    before = sum(audit.faces_before for audit in audits)
+    after = sum(audit.faces_after for audit in audits)
+    if before == 0 or after <= AUDIT_TOLERANCE * before:
+        return None
+    return (f"after {method} the face detector still finds a face in {after} frame(s), {100 * after / before:.1f}% "
+            f"of the {before} that had one: {method} is weak on this footage; use a stronger setting "
+            "(--method-arg) or another method, and look at the frames the .faces.json files list.")
+
+
 def build_request(args: argparse.Namespace, method_args: dict, suffix: str) -> Request:
     """What decides the content of this run's outputs, for their records and the resume rule."""
     checkpoint = None
@@ -1011,7 +1027,10 @@ def _run(args: argparse.Namespace, device: str) -> int:
     if args.face_audit:  # frames with a face before and after, per video (anonpriv/face_audit.py)
         from anonpriv.face_audit import audit_outputs
         refused = {job for job, _ in conflicts}
-        audit_outputs([(job.source, job.output) for job in jobs if job not in refused and job.output.is_file()])
+        audits = audit_outputs([(job.source, job.output) for job in jobs if job not in refused and job.output.is_file()])
+        warning = weak_on_audit(audits, method_label(method))
+        if warning:
+            print(f"anonpriv anonymize: warning: {warning}", file=sys.stderr)
     if failures:
         print(f"anonpriv anonymize: {len(failures)} video(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
