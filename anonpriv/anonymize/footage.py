@@ -1,9 +1,11 @@
 """Strengths of the training-free methods for camera footage, where the training defaults are too weak.
 
-The training defaults of blur and downsample are sized for the synthetic clips' 64-px figures (blur:
-sigma 1.4 px in ``configs/method/blur.yaml``; downsample: factor 2). On camera footage a face is
-hundreds of pixels tall, and after those the face detector still finds a face in every frame (issue
-28: CenterFace at threshold 0.5 on 1080p clips after sigma 1.4 or factor 2: 100% of the frames). So
+The defaults of blur and downsample are sized in pixels for small clips (blur: a 13-tap kernel of
+sigma 10 px, the papers' StrongBlur on ~100-px person crops, and sigma 1.4 px in
+``configs/method/blur.yaml`` for the synthetic 64-px figures; downsample: factor 2). On camera footage
+a face is hundreds of pixels tall, and after those the face detector still finds a face in every
+frame (issue 28: CenterFace at threshold 0.5 on 1080p clips after sigma 1.4 or factor 2: 100% of the
+frames). So
 ``anonpriv anonymize --method NAME`` with none of the method's strength options applies
 :data:`FOOTAGE_DEFAULTS`, sized relative to the frame, calibrated on
 :func:`anonpriv.data.hd_footage.face_scene_frames` (faces from 5% to 55% of the frame height) at
