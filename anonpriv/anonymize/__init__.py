@@ -71,6 +71,7 @@ import numpy as np
 import yaml
 
 from anonpriv.anonymize.footage import footage_options, weak_setting
+from anonpriv.anonymize.shards import ShardError, parse_shard, shard_of
 from anonpriv.anonymize.records import Request, ResumeState, describe_source, file_hash, resume_state, write_record
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
@@ -772,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="redo videos whose outputs already exist (by default an output counts as done only when "
                              "its .anonpriv.json record names the same input, method and settings; any other "
                              "existing output is refused)")
+    parser.add_argument("--shard", metavar="K/N",
+                        help="write only shard K of N of the inputs (1-based; e.g. one SLURM array task each): a "
+                             "video's shard follows from its path alone, so N jobs write every video exactly once")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at an unreadable video, or skip it and list it at the end")
     parser.add_argument("--allow-truncated", action="store_true",
@@ -863,8 +867,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``anonpriv anonymize``; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.shard is not None:
+            parse_shard(args.shard)  # a bad value fails at once, before the model is built
         return run(args)
-    except (AnonymizeError, VideoReadError, OSError) as error:
+    except (AnonymizeError, ShardError, VideoReadError, OSError) as error:
         if os.environ.get("ANONPRIV_DEBUG"):
             raise
         print(f"anonpriv anonymize: error: {error}", file=sys.stderr)
@@ -958,13 +964,26 @@ def _run(args: argparse.Namespace, device: str) -> int:
     suffix = args.suffix if args.suffix.startswith(".") else "." + args.suffix
     check_write_options(options, suffix)
     failures: list[str] = []
+    shard = parse_shard(args.shard) if args.shard is not None else None
+
+    def in_this_shard(job: Job) -> bool:
+        if shard is None:
+            return True
+        relative = job.source.relative_to(args.input) if args.input.is_dir() else job.source.name
+        return shard_of(relative, shard[1]) == shard[0]
+
     try:
         jobs = plan_jobs(args.input, args.output, suffix, args.save_masks)
     except OutputCollision as collision:
         if args.on_error == "raise":
             raise
         jobs = [job for job in collision.jobs if job not in collision.reasons]
-        failures.extend(f"{job.source}: {reason}" for job, reason in collision.reasons.items())
+        failures.extend(f"{job.source}: {reason}" for job, reason in collision.reasons.items()
+                        if in_this_shard(job))
+    if shard is not None:
+        total = len(jobs)
+        jobs = [job for job in jobs if in_this_shard(job)]
+        print(f"anonpriv anonymize: shard {shard[0]}/{shard[1]}: {len(jobs)} of {total} video(s)", file=sys.stderr)
     request = build_request(args, method_args, suffix)
     todo, conflicts = [], []
     for job in jobs:
