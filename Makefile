@@ -2,7 +2,8 @@
 #   make demo   trains and tests the headline method on the built-in synthetic dataset
 #   make test   runs the test suite
 # Each creates .venv and installs the project into it first if that has not been done
-# (with the optional extra `faces`, the face detector of face_blur and of the face-rate metric).
+# (with the optional extras `faces`, the face detector of face_blur and of the face-rate metric, and
+# `cluster`, submitit for the sweep's SLURM launcher, whose tests run it without a cluster).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,7 +25,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e '.[dev,faces]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,faces,cluster]'
 	touch $(STAMP)
 
 # The headline method end to end: train it, test it, then the honest protocol on its output
@@ -41,8 +42,9 @@ demo: $(STAMP)
 pretrain: $(STAMP)
 	$(BIN)/anonpriv pretrain --config configs/pretrain.yaml --trainer.enable_progress_bar false
 
+# Table 1, Table 2 and the trade-off plot on the synthetic default (resumes; configs/sweep/synthetic.yaml).
 sweep: $(STAMP)
-	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/anonpriv sweep --config configs/sweep/synthetic.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -1,8 +1,10 @@
 """The ``anonpriv`` command: LightningCLI ``fit | validate | test | predict`` for every method.
 
-Two more subcommands have their own entry points: ``anonpriv anonymize`` (video files in, anonymized
-video files out; :mod:`anonpriv.anonymize`) and ``anonpriv pretrain`` (``fit`` of the token-pruning
-method's dual-CLS ViT on its CLS tasks, exporting the weights; :mod:`anonpriv.cli_pretrain`).
+Three more subcommands have their own entry points: ``anonpriv anonymize`` (video files in, anonymized
+video files out; :mod:`anonpriv.anonymize`), ``anonpriv pretrain`` (``fit`` of the token-pruning
+method's dual-CLS ViT on its CLS tasks, exporting the weights; :mod:`anonpriv.cli_pretrain`) and
+``anonpriv sweep`` (every method of a sweep file trained and evaluated, then the tables;
+:mod:`anonpriv.sweep`).
 
 Three conveniences on top of LightningCLI:
 
@@ -18,7 +20,7 @@ Three conveniences on top of LightningCLI:
 
 Importing this module is cheap: Lightning, the DataModule and the methods are imported when a
 Lightning subcommand runs (or :class:`AnonprivCLI` is first used), so ``anonpriv anonymize`` and
-``anonpriv --help`` never import them.
+``anonpriv --help`` never import them (nor does ``anonpriv sweep`` until a run starts).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ SUBCOMMANDS = {
     "predict": "run inference on the data (LightningCLI)",
     "pretrain": "pretrain the token-pruning method's dual-CLS ViT and export its weights",
     "anonymize": "write anonymized copies of video files with a trained or a training-free method",
+    "sweep": "train and evaluate every method of a sweep file (configs/sweep/), then write Tables 1 and 2",
 }
 
 
@@ -201,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
         from anonpriv.anonymize import main as anonymize_main
 
         raise SystemExit(anonymize_main(list(args[1:])))
+    if args[0] == "sweep":  # its own parser: the comparison sweep (anonpriv/sweep/)
+        from anonpriv.sweep.cli import main as sweep_main
+
+        raise SystemExit(sweep_main(list(args[1:])))
     debug = "--debug" in args or bool(os.environ.get("ANONPRIV_DEBUG"))
     clean = [a for a in args if a != "--debug"]
     if argv is None:  # LightningCLI reads sys.argv itself

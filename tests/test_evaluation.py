@@ -1,5 +1,6 @@
 """The honest protocol, the Pareto front, and the resumable sweep."""
 
+import csv
 import json
 
 import lightning.pytorch as pl
@@ -9,10 +10,10 @@ from torch import nn
 
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.evaluation import FrozenAnonymizer, ProtocolEvaluation
-from anonpriv.evaluation.sweep import Sweep, SweepRun, SweepSettings, CONFIGS
 from anonpriv.evaluation.tables import ResultRow, comparison_table, pareto_front
 from anonpriv.methods import build_method
 from anonpriv.metrics import PrivacyUtilityMetrics
+from sweep_files import CONFIGS, tiny_sweep, write_sweep
 
 
 def _trainer(epochs=1, callbacks=()):
@@ -111,77 +112,73 @@ def test_comparison_table_reports_deltas_against_raw():
     assert "| x | 1 | 70.00 | -10.00 | 60.00 | -30.00 | 0.500 | -0.200 |" in text
 
 
+def _sweep(folder, config, *flags):
+    """``anonpriv sweep`` on ``config`` (written into ``folder``); returns the lines it logged."""
+    from anonpriv.sweep.cli import parse_args, run
+
+    lines = []
+    assert run(parse_args(["--config", str(write_sweep(folder, config)), *flags]), log=lines.append) == 0
+    return lines
+
+
 def test_quick_sweep_writes_tables_and_resumes_without_redoing_finished_runs(tmp_path):
-    settings = SweepSettings(out=tmp_path, data_config=CONFIGS / "data" / "synthetic_tiny.yaml",
-                             train_epochs=1, eval_epochs=1,
-                             eval_args=("--model.init_args.attackers", '["frame_cnn_tiny", "vit_micro"]'))
-    runs = [SweepRun("raw", "raw"), SweepRun("token_pruning", "token_pruning"),
-            SweepRun("token_pruning_l2.0_k0.5", "token_pruning", group="sweep",
-                     model_args=(("lambda_priv", 2.0), ("keep_ratio", 0.5))),
-            SweepRun("novel_raw", "raw", table="table2")]
-    sweep = Sweep(settings, log=lambda _: None)
-    rows = sweep.run(runs)
-    written = sweep.write_reports(rows, "test")
-    assert sweep.executed == [r.key for r in runs]
-    table1 = (tmp_path / "table1.md").read_text()
+    token_pruning = str(CONFIGS / "method" / "token_pruning.yaml")
+    config = tiny_sweep(tmp_path / "out", methods={
+        "raw": {"config": str(CONFIGS / "method" / "raw.yaml")},
+        "token_pruning": {"config": token_pruning, "train": True},
+        "token_pruning_l2.0_k0.5": {"config": token_pruning, "train": True, "curve": True,
+                                    "overrides": {"lambda_priv": 2.0, "keep_ratio": 0.5}},
+    }, table2=[{"kind": "novel", "dataset": "synthetic", "methods": ["raw"],
+                "seen": {"actions": ["wave_left", "wave_right", "kick_left", "march"]},
+                "novel": {"actions": ["wave_both", "kick_right", "cross_left", "cross_right"]}}])
+    config["evaluation"]["overrides"]["attackers"] = ["frame_cnn_tiny", "vit_micro"]
+    out = tmp_path / "out"
+    log = _sweep(tmp_path, config)
+    assert sum(line.startswith("[") for line in log) == 6  # 4 evaluations, 2 trainings
+    table1 = (out / "table1.md").read_text()
     assert table1.count("**Table 1, per attribute**") == 1
     comparison, per_attribute = table1.split("**Table 1, per attribute**")
-    assert comparison.count("| token_pruning") == 3  # its Table 1 row, and the sweep table's two
+    assert comparison.count("| token_pruning") == 3  # its Table 1 row, and the curve table's two
     assert per_attribute.count("| token_pruning |") == 1 and "| raw |" in per_attribute  # methods only
-    assert "| raw |" in (tmp_path / "table2.md").read_text()
-    assert (tmp_path / "tradeoff.png").stat().st_size > 1000 and written["plot"].exists()
-    assert (tmp_path / "table1.csv").read_text().splitlines()[0].startswith("method,group,seed,keep_ratio,lambda_priv")
+    assert "| raw |" in (out / "table2.md").read_text()
+    assert (out / "tradeoff.png").stat().st_size > 1000
+    assert (out / "table1.csv").read_text().splitlines()[0].startswith("method,group,seed,keep_ratio,lambda_priv")
 
     # Interrupt: the token-pruning run lost its result mid-evaluation, its training had finished.
-    finished = {r.name: sweep.result_file(r).stat().st_mtime_ns for r in runs}
-    run_dir = tmp_path / "runs" / "token_pruning" / "seed0"
+    results = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/result.json")}
+    assert len(results) == 4
+    run_dir = out / "runs" / "token_pruning" / "seed0"
     (run_dir / "result.json").unlink()
     checkpoint = run_dir / "train" / "anonymizer" / "run" / "checkpoints" / "last.ckpt"
     checkpoint_time = checkpoint.stat().st_mtime_ns
-    again = Sweep(settings, log=lambda _: None)
-    again.run(runs)
-    assert again.executed == [("token_pruning", 0)]
+    log = _sweep(tmp_path, config)
+    assert [line for line in log if line.startswith("[")] == ["[1/1] evaluate Table 1 synthetic/token_pruning seed 0"]
     assert checkpoint.stat().st_mtime_ns == checkpoint_time  # the finished training was not redone
-    for name, mtime in finished.items():
-        if name != "token_pruning":
-            assert (tmp_path / "runs" / name / "seed0" / "result.json").stat().st_mtime_ns == mtime
+    for path, mtime in results.items():
+        if path.parent != run_dir:
+            assert path.stat().st_mtime_ns == mtime
     result = json.loads((run_dir / "result.json").read_text())
     assert result["sweep"]["seed"] == 0 and result["sweep"]["method"] == "token_pruning"
-
-
-def _quick_settings(out):
-    return SweepSettings(out=out, data_config=CONFIGS / "data" / "synthetic_tiny.yaml",
-                         train_epochs=1, eval_epochs=1,
-                         eval_args=("--model.init_args.attackers", '["frame_cnn_tiny"]'))
+    assert result["sweep"]["train_seconds"] > 0  # read from the kept training's fit.done
 
 
 def test_parallel_sweep_matches_one_run_at_a_time(tmp_path):
-    runs = [SweepRun("raw", "raw"), SweepRun("downsample", "downsample")]
-    parallel = Sweep(_quick_settings(tmp_path / "parallel"), log=lambda _: None)
-    rows = parallel.run(runs, jobs=2)
-    assert sorted(parallel.executed) == [("downsample", 0), ("raw", 0)]
-    assert [r.name for r in rows["table1"]] == ["raw", "downsample"]  # the order asked for, not finishing order
+    methods = {name: {"config": str(CONFIGS / "method" / f"{name}.yaml")} for name in ("raw", "downsample")}
+    parallel = _sweep(tmp_path / "parallel", tiny_sweep(tmp_path / "parallel" / "out", methods=methods), "--jobs", "2")
+    assert sum("finished]" in line for line in parallel) == 2
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what each worker process uses
     try:
-        serial = Sweep(_quick_settings(tmp_path / "serial"), log=lambda _: None).run(runs)
+        _sweep(tmp_path / "serial", tiny_sweep(tmp_path / "serial" / "out", methods=methods))
     finally:
         torch.set_num_threads(threads)
-    for a, b in zip(rows["table1"], serial["table1"]):
-        assert (a.top1, a.cmap, a.f1) == (b.top1, b.cmap, b.f1)
+    rows = {}
+    for name in ("parallel", "serial"):
+        with open(tmp_path / name / "out" / "table1.csv") as fh:
+            rows[name] = [(r["method"], r["top1"], r["cmap"], r["f1"]) for r in csv.DictReader(fh)]
+    assert [r[0] for r in rows["parallel"]] == ["raw", "downsample"]  # the order asked for, not finishing order
+    assert rows["parallel"] == rows["serial"]
 
-    again = Sweep(_quick_settings(tmp_path / "parallel"), log=lambda _: None)
-    again.run(runs, jobs=2)
-    assert again.executed == []  # finished runs are kept, in parallel mode too
-
-
-def test_sweep_rejects_bad_jobs_and_duplicate_names(tmp_path):
-    sweep = Sweep(_quick_settings(tmp_path), log=lambda _: None)
-    with pytest.raises(ValueError, match="jobs=0"):
-        sweep.run([SweepRun("raw", "raw")], jobs=0)
-    with pytest.raises(ValueError, match="differ in name or seed"):
-        sweep.run([SweepRun("raw", "raw"), SweepRun("raw", "raw")])
-    sweep.run([])  # two seeds of one method are two runs, not duplicates:
-    assert SweepRun("raw", "raw", seed=0).key != SweepRun("raw", "raw", seed=1).key
-    assert sweep.run_dir(SweepRun("raw", "raw", seed=1)) == tmp_path / "runs" / "raw" / "seed1"
+    again = _sweep(tmp_path / "parallel", tiny_sweep(tmp_path / "parallel" / "out", methods=methods), "--jobs", "2")
+    assert not any(line.startswith("[") for line in again)  # finished runs are kept, in parallel mode too

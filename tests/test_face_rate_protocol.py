@@ -1,5 +1,5 @@
 """Issue 15, item 2: the protocol's face rate (a pretrained face detector on the raw and the anonymized
-test clips) in results.json, in Table 1 and its CSV only when measured, and in the sweep's --faces mode.
+test clips) in results.json, in Table 1 and its CSV only when measured, and in the faces sweep (configs/sweep/faces.yaml).
 
 Tests that run the detector are marked ``needs_faces`` (skipped without the optional extra, see
 conftest.py); the missing-extra error is tested with the extra hidden (monkeypatch), so it runs
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -25,9 +24,9 @@ from anonpriv.faces import INSTALL_HINT, FacesExtraMissing
 from anonpriv.metrics import PrivacyUtilityMetrics
 from anonpriv.metrics.callback import _extra_test_results
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `benchmarks` is a folder of scripts, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
+from anonpriv.sweep.config import load_sweep_config
+from anonpriv.sweep.plan import build_plan
+from sweep_files import SWEEPS, load_sweep, write_sweep
 
 
 def _faces_datamodule():
@@ -77,7 +76,7 @@ def test_face_rate_is_off_by_default_and_adds_nothing():
 
 
 # -- the missing extra ----------------------------------------------------------------------------------
-def test_face_rate_without_the_extra_is_a_one_line_error_naming_it(monkeypatch):
+def test_face_rate_without_the_extra_is_a_one_line_error_naming_it(monkeypatch, capsys, tmp_path):
     import anonpriv.faces
 
     monkeypatch.setattr(anonpriv.faces, "missing_face_modules", lambda: ["onnxruntime"])
@@ -87,11 +86,14 @@ def test_face_rate_without_the_extra_is_a_one_line_error_naming_it(monkeypatch):
     assert INSTALL_HINT in message and "\n" not in message
     ProtocolEvaluation(anonymizer="raw", attackers=["frame_cnn_tiny"])  # off: the extra is not needed
 
-    from benchmarks import sweep as script
+    # The faces sweep refuses before any run, in one line (exit 2), instead of failing run after run.
+    from anonpriv.sweep.cli import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        script.main(["--faces", "--quick", "--out", "unused"])
-    assert INSTALL_HINT in str(exit_info.value.code) and "\n" not in str(exit_info.value.code)
+    out = tmp_path / "out"
+    assert main(["--config", str(SWEEPS / "faces.yaml"), "--out", str(out), "--methods", "face_blur", "--seeds", "0"]) == 2
+    message = capsys.readouterr().err.strip()
+    assert INSTALL_HINT in message and "\n" not in message and message.startswith("anonpriv sweep: error:")
+    assert not out.exists()
 
 
 # -- counting per frame and per video, under DDP ------------------------------------------------------------
@@ -177,44 +179,52 @@ def test_result_rows_read_the_face_rate_from_results_json():
 
 
 # -- the sweep's faces comparison ---------------------------------------------------------------------------
-def test_faces_plan_runs_every_method_on_the_faces_data_with_the_face_rate(tmp_path):
-    from benchmarks import sweep as script
+def _arg(job, option):
+    return job.args[job.args.index(option) + 1]
 
-    settings, runs = script.plan(script.parse_args(["--faces"]))
-    assert settings.out == Path("results/faces")  # never results/table1.md
-    assert settings.data_config.name == "synthetic_faces.yaml"
-    assert "--model.init_args.face_rate" in settings.eval_args
-    assert {r.name for r in runs} == {"raw", "blur", "blur_strong", "downsample", "face_blur", "bdq", "spact",
-                                      "token_pruning"}
-    assert {r.table for r in runs} == {"table1"} and {r.seed for r in runs} == {0, 1, 2}
-    # 8-frame clips; the clip counts and epochs are Table 1's.
-    assert settings.data_args == ("--data.source.init_args.num_frames", "8")
-    assert settings.train_epochs == script.TRAIN_EPOCHS and settings.eval_epochs == script.EVAL_EPOCHS
-    # The action model pools 112-px frames 2x2, in the evaluation and in every anonymizer training.
-    for args in (settings.eval_args, settings.train_args):
-        assert json.loads(args[args.index("--model.init_args.utility_kwargs") + 1]) == {"input_pool": 2}
-    quick, _ = script.plan(script.parse_args(["--faces", "--quick"]))
-    assert quick.out == Path("results/runs/quick/faces") and quick.eval_epochs == 1
-    assert quick.data_config.name == "synthetic_faces.yaml" and "--data.source.init_args.num_test" in quick.data_args
-    _, learned = script.plan(script.parse_args(["--faces", "--methods", "raw,face_blur,bdq", "--seeds", "0"]))
-    assert [r.name for r in learned] == ["raw", "face_blur", "bdq"]
+
+def test_faces_plan_runs_every_method_on_the_faces_data_with_the_face_rate():
+    config = load_sweep_config(SWEEPS / "faces.yaml")
+    plan = build_plan(config)
+    assert config.out == Path("results/faces")  # never results/table1.md
+    assert [t.name for t in plan.tables] == ["Table 1 synthetic_faces"]  # no Table 2
+    rows = plan.tables[0].rows
+    assert list(dict.fromkeys(r.name for r in rows)) == ["raw", "blur", "blur_strong", "downsample", "face_blur", "bdq",
+                                                         "spact", "token_pruning"]
+    assert {r.seed for r in rows} == {0, 1, 2}
+    for job in plan.jobs:
+        assert _arg(job, "--data").endswith("synthetic_faces.yaml")
+        assert _arg(job, "--data.source.init_args.num_frames") == "8"  # 8-frame clips; Table 1's counts and epochs
+        # The action model pools 112-px frames 2x2, in the evaluation and in every anonymizer training.
+        assert json.loads(_arg(job, "--model.init_args.utility_kwargs")) == {"input_pool": 2}
+        assert _arg(job, "--trainer.max_epochs") == ("5" if job.kind == "train" else "6")
+        if job.kind == "evaluate":
+            assert _arg(job, "--model.init_args.face_rate") == "true"
     # The default plan is untouched.
-    default, runs = script.plan(script.parse_args(["--out", str(tmp_path)]))
-    assert default.data_config.name == "synthetic.yaml" and default.eval_args == () and default.data_args == ()
-    assert default.train_epochs == script.TRAIN_EPOCHS
-    assert {r.method for r in runs if r.table == "table1"} == set(script.METHODS)
+    default = build_plan(load_sweep_config(SWEEPS / "synthetic.yaml"))
+    for job in default.jobs:
+        assert _arg(job, "--data").endswith("/synthetic.yaml") and "--model.init_args.face_rate" not in job.args
+        assert "--model.init_args.utility_kwargs" not in job.args
 
 
 @pytest.mark.needs_faces
 def test_quick_faces_sweep_writes_a_table_with_the_face_rate_column(tmp_path):
-    from benchmarks import sweep as script
+    """configs/sweep/faces.yaml with raw and face_blur on a few 8-frame 112-px clips, one seed and epoch."""
+    from anonpriv.sweep.cli import main
 
-    assert script.main(["--faces", "--quick", "--methods", "raw,face_blur", "--seeds", "0", "--jobs", "1",
-                        "--out", str(tmp_path)]) == 0
-    text = (tmp_path / "table1.md").read_text()
+    config = load_sweep("faces")
+    config["datasets"]["synthetic_faces"]["overrides"] |= {
+        "source.init_args.num_train": 8, "source.init_args.num_val": 4, "source.init_args.num_test": 6,
+        "batch_size": 4}
+    config |= {"out": str(tmp_path / "out"), "seeds": [0], "launcher": {"name": "local", "jobs": 1}}
+    config["methods"] = {k: v for k, v in config["methods"].items() if k in ("raw", "face_blur")}
+    config["evaluation"]["epochs"] = 1
+    assert main(["--config", str(write_sweep(tmp_path, config))]) == 0
+    out = tmp_path / "out"
+    text = (out / "table1.md").read_text()
     assert "face rate (%)" in text and "on the raw test clips" in text
-    rows = {row["method"]: row for row in csv.DictReader(open(tmp_path / "table1.csv"))}
+    rows = {row["method"]: row for row in csv.DictReader(open(out / "table1.csv"))}
     assert float(rows["raw"]["face_rate"]) == pytest.approx(float(rows["raw"]["face_rate_raw"]))
     assert float(rows["raw"]["face_rate"]) > 0.3
     assert float(rows["face_blur"]["face_rate"]) < 0.1 * float(rows["raw"]["face_rate"])
-    assert not (tmp_path / "table2.md").exists()
+    assert not (out / "table2.md").exists()

@@ -50,7 +50,7 @@ def test_anonymize_help_needs_no_torch(tmp_path):
 def test_top_level_help_lists_every_subcommand_without_lightning(tmp_path):
     result = imports_of("from anonpriv.cli import main; main(['--help'])", tmp_path)
     assert result["code"] == 0
-    for subcommand in ("fit", "validate", "test", "predict", "pretrain", "anonymize"):
+    for subcommand in ("fit", "validate", "test", "predict", "pretrain", "anonymize", "sweep"):
         assert f"\n  {subcommand} " in result["stdout"], result["stdout"]
     assert result["modules"] == []
 
@@ -61,7 +61,23 @@ def test_no_subcommand_is_a_one_line_error_without_lightning(tmp_path):
     assert result["modules"] == []
 
 
-@pytest.mark.parametrize("module", ["anonpriv.cli", "anonpriv.data.video_io", "anonpriv.methods.registry",
+def test_sweep_help_dry_run_and_report_only_need_no_torch(tmp_path):
+    """The sweep plans and reports without torch: only a run imports it."""
+    sweep = REPO_ROOT / "configs" / "sweep"
+    result = imports_of("from anonpriv.cli import main; main(['sweep', '--help'])", tmp_path)
+    assert result["code"] == 0 and "--dry-run" in result["stdout"] and "--report-only" in result["stdout"]
+    assert result["modules"] == []
+    result = imports_of(f"from anonpriv.cli import main; main(['sweep', '--config', {str(sweep / 'paper.yaml')!r}, "
+                        "'--dry-run'])", tmp_path)
+    assert result["code"] == 0 and result["stdout"].startswith("132 runs planned")
+    assert result["modules"] == []
+    result = imports_of(f"from anonpriv.cli import main; main(['sweep', '--config', {str(sweep / 'quick.yaml')!r}, "
+                        f"'--report-only', '--out', {str(tmp_path / 'empty')!r}])", tmp_path)
+    assert result["code"] == 0 and "not written" in result["stdout"]
+    assert result["modules"] == []
+
+
+@pytest.mark.parametrize("module", ["anonpriv.cli", "anonpriv.sweep.cli", "anonpriv.sweep.runner", "anonpriv.data.video_io", "anonpriv.methods.registry",
                                     "anonpriv.data", "anonpriv.methods", "baselines", "anonpriv.methods.token_pruning",
                                     "baselines.blur_anonymizer", "baselines.bdq_anonymizer",
                                     "baselines.spact_anonymizer", "baselines.face_blur_anonymizer",

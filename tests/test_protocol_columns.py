@@ -3,6 +3,7 @@ refuses what it cannot evaluate honestly (a learnable method by name) while keep
 anonymizer with BatchNorm frozen, statistics and keep ratio included."""
 
 import csv
+from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
@@ -12,12 +13,14 @@ from torch import nn
 from anonpriv.cli import main
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.evaluation import ProtocolEvaluation, resolve_anonymizer
-from anonpriv.evaluation.sweep import CONFIGS
 from anonpriv.evaluation.tables import ResultRow, comparison_table, write_comparison_csv
 from anonpriv.methods import AnonymizationMethod, METHODS
 from anonpriv.methods.token_pruning import TokenPruningMethod
 from anonpriv.metrics import PrivacyUtilityMetrics
 from anonpriv.metrics.callback import write_results
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
 
 # -- item 2: one attacker behind cMAP and F1 ----------------------------------------------------------
 

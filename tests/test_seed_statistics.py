@@ -4,14 +4,14 @@ Pareto front that ignores differences within one standard deviation, and every s
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 
-from anonpriv.evaluation.sweep import SweepRun, default_runs
 from anonpriv.evaluation.tables import (
     ResultRow,
     comparison_table,
@@ -22,10 +22,10 @@ from anonpriv.evaluation.tables import (
     t_quantile_975,
     write_comparison_csv,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `benchmarks` is a folder of scripts, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
+from anonpriv.sweep.config import SweepConfigError, load_sweep_config
+from anonpriv.sweep.plan import build_plan
+from anonpriv.sweep.report import write_reports
+from sweep_files import CONFIGS, SWEEPS, tiny_sweep, write_sweep
 
 
 def _rows(name, top1, cmap, f1=None, group="method"):
@@ -87,65 +87,89 @@ def test_csv_keeps_every_seed_and_the_plot_draws_means(tmp_path):
     assert front == ["x", "raw"] and (tmp_path / "plot.png").stat().st_size > 1000  # neither dominates
 
 
-def test_default_runs_repeat_every_run_per_seed_in_seed_order():
-    runs = default_runs(["raw", "bdq"], [(2.0, 0.5)], ["bdq"], seeds=[0, 1, 2])
-    assert len(runs) == 3 * 4
-    assert [r.seed for r in runs] == [0] * 4 + [1] * 4 + [2] * 4
-    assert SweepRun("novel_bdq", "bdq", table="table2", seed=2) in runs
-    with pytest.raises(ValueError, match="distinct"):
-        default_runs(["raw"], [], seeds=[0, 0])
+def _plan(folder: Path, config: dict):
+    return build_plan(load_sweep_config(write_sweep(folder, config)))
 
 
-def test_sweep_script_plans_three_seeds_and_one_epoch_budget_for_every_learned_method(tmp_path):
-    from benchmarks import sweep as script
+def _methods(*names: str, trained=("bdq",)) -> dict:
+    return {n: {"config": str(CONFIGS / "method" / f"{n}.yaml"), **({"train": True} if n in trained else {})}
+            for n in names}
 
-    settings, runs = script.plan(script.parse_args(["--out", str(tmp_path)]))
+
+def _fake_results(plan, scores: dict, machine: dict | None = None, unrecorded_seed: int | None = None) -> None:
+    """result.json of the evaluations named in ``scores`` ({(row, seed): top-1}), as finished runs leave them."""
+    for table in plan.tables:
+        for row in table.rows:
+            if (row.name, row.seed) not in scores:
+                continue
+            record = {"top1": scores[row.name, row.seed], "cmap": 0.5, "f1": 0.5}
+            if machine is not None and row.seed != unrecorded_seed:
+                record["sweep"] = {"machine": machine}
+            result = plan.job(row.job).result_file
+            result.parent.mkdir(parents=True, exist_ok=True)
+            result.write_text(json.dumps(record))
+
+
+def test_every_row_runs_once_per_seed_in_seed_order(tmp_path):
+    plan = _plan(tmp_path, tiny_sweep(tmp_path / "out", seeds=[0, 1, 2], methods=_methods("raw", "bdq"), table2=[
+        {"kind": "novel", "dataset": "synthetic", "seen": {"actions": ["march"]}, "novel": {"actions": ["kick_left"]}}]))
+    table1, table2 = plan.tables
+    assert [(r.name, r.seed) for r in table1.rows] == [(n, s) for s in (0, 1, 2) for n in ("raw", "bdq")]
+    assert [(r.name, r.seed) for r in table2.rows] == [(n, s) for s in (0, 1, 2) for n in ("raw", "bdq")]
+    assert plan.counts() == {"train": 6, "evaluate": 12}  # bdq trains anew for the novel split
+    assert plan.job("evaluate Table 2 novel synthetic/bdq seed 2").after == ("train synthetic/novel_bdq seed 2",)
+    with pytest.raises(SweepConfigError, match="distinct integer seeds"):
+        _plan(tmp_path, tiny_sweep(tmp_path / "out", seeds=[0, 0]))
+
+
+def test_default_sweep_plans_three_seeds_and_one_epoch_budget_for_every_learned_method():
+    plan = build_plan(load_sweep_config(SWEEPS / "synthetic.yaml"))
     seeds = {}
-    for r in runs:
-        seeds.setdefault((r.name, r.table), set()).add(r.seed)
+    for table in plan.tables:
+        for row in table.rows:
+            seeds.setdefault((table.name, row.name), set()).add(row.seed)
     assert all(s == {0, 1, 2} for s in seeds.values()), seeds
-    assert settings.train_epochs == script.TRAIN_EPOCHS  # BDQ, SPAct and token pruning alike
-    _, quick = script.plan(script.parse_args(["--quick", "--seeds", "3,4", "--out", str(tmp_path)]))
-    assert {r.seed for r in quick} == {3, 4}
+    trainings = [job for job in plan.jobs if job.kind == "train"]
+    assert {job.args[job.args.index("--trainer.max_epochs") + 1] for job in trainings} == {"5"}  # BDQ, SPAct, token pruning
+    assert {job.args[job.args.index("--model") + 1].rsplit("/", 1)[-1] for job in trainings} == \
+        {"bdq.yaml", "spact.yaml", "token_pruning.yaml"}
+    quick = build_plan(load_sweep_config(SWEEPS / "synthetic.yaml").select(seeds=[3, 4]))
+    assert {row.seed for table in quick.tables for row in table.rows} == {3, 4}
 
 
 def test_report_only_writes_tables_from_finished_runs_and_lists_the_rest(tmp_path):
     """An interrupted multi-seed sweep still yields tables of what finished, saying what is missing."""
-    import json
+    plan = _plan(tmp_path, tiny_sweep(tmp_path, seeds=[0, 1], methods=_methods("raw", "bdq")))
+    _fake_results(plan, {("raw", 0): 0.90, ("raw", 1): 0.92, ("bdq", 0): 0.80})  # bdq seed 1 did not finish
+    from anonpriv.sweep.report import collect
 
-    from anonpriv.evaluation.sweep import Sweep, SweepSettings
-
-    sweep = Sweep(SweepSettings(out=tmp_path), log=lambda _: None)
-    runs = default_runs(["raw", "bdq"], [], seeds=[0, 1])
-    scores = {("raw", 0): 0.90, ("raw", 1): 0.92, ("bdq", 0): 0.80}  # bdq seed 1 did not finish
-    for run in runs:
-        if run.key in scores:
-            sweep.result_file(run).parent.mkdir(parents=True)
-            sweep.result_file(run).write_text(json.dumps({"top1": scores[run.key], "cmap": 0.5, "f1": 0.5}))
-    rows, missing = sweep.collect(runs)
-    assert [(r.name, r.seed) for r in rows["table1"]] == [("raw", 0), ("bdq", 0), ("raw", 1)]  # seed by seed
-    assert [m.key for m in missing] == [("bdq", 1)]
-    sweep.write_reports(rows, "test", missing)
+    rows, missing = collect(plan, plan.tables[0])
+    assert [(r.name, r.seed) for r in rows] == [("raw", 0), ("bdq", 0), ("raw", 1)]  # seed by seed
+    assert [(m.name, m.seed) for m in missing] == [("bdq", 1)]
+    write_reports(plan, "test", log=lambda _: None)
     text = (tmp_path / "table1.md").read_text()
     assert "| bdq | 1 | 80.00 | -10.00 |" in text and "Not finished yet (not in the table): bdq (seed 1)" in text
 
 
-def test_a_failed_run_does_not_stop_the_others_and_is_named_at_the_end(tmp_path, monkeypatch):
+def test_a_failed_run_does_not_stop_the_others_and_is_named_at_the_end(tmp_path, capsys):
     """One failing run in a parallel sweep: the rest finish and are kept, the error names the failure."""
-    from anonpriv.evaluation.sweep import CONFIGS, Sweep, SweepSettings
+    methods = _methods("raw", "downsample")
+    methods["broken"] = {"config": str(CONFIGS / "method" / "raw.yaml"), "overrides": {"no_such_option": 1}}
+    config = tiny_sweep(tmp_path / "out", methods={k: methods[k] for k in ("raw", "broken", "downsample")})
+    from anonpriv.sweep.cli import main
 
-    settings = SweepSettings(out=tmp_path, data_config=CONFIGS / "data" / "synthetic_tiny.yaml", train_epochs=1,
-                             eval_epochs=1, eval_args=("--model.init_args.attackers", '["frame_cnn_tiny"]'))
-    runs = [SweepRun("raw", "raw"), SweepRun("broken", "raw", model_args=(("no_such_option", 1),)),
-            SweepRun("downsample", "downsample")]
-    sweep = Sweep(settings, log=lambda _: None)
-    with pytest.raises(RuntimeError, match=r"1 sweep run\(s\) failed: broken \(seed 0\).*rerun the same command"):
-        sweep.run(runs, jobs=2)
-    assert sweep.result_file(runs[0]).exists() and sweep.result_file(runs[2]).exists()
-    assert not sweep.result_file(runs[1]).exists()
-    from anonpriv.evaluation.sweep import machine_record
+    assert main(["--config", str(write_sweep(tmp_path, config)), "--jobs", "2"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and re.search(
+        r"1 sweep job\(s\) failed: evaluate Table 1 synthetic/broken seed 0: .*no_such_option.*rerun the same command",
+        error), error
+    runs = tmp_path / "out" / "runs"
+    assert (runs / "raw" / "seed0" / "result.json").exists() and (runs / "downsample" / "seed0" / "result.json").exists()
+    assert not (runs / "broken" / "seed0" / "result.json").exists()
+    assert "Not finished yet (not in the table): broken (seed 0)" in (tmp_path / "out" / "table1.md").read_text()
+    from anonpriv.sweep.execute import machine_record
 
-    recorded = sweep.saved_result(runs[0])["sweep"]["machine"]  # each run says where it ran
+    recorded = json.loads((runs / "raw" / "seed0" / "result.json").read_text())["sweep"]["machine"]  # where it ran
     assert set(recorded) == {"device", "cpu", "torch"} and recorded == machine_record()
 
 
@@ -153,8 +177,8 @@ def test_machine_record_names_the_accelerator_auto_picks(monkeypatch):
     """The first CUDA device by name, else MPS, else the CPU; always the CPU and the torch build."""
     import torch
 
-    from anonpriv.evaluation.sweep import machine_record
     from anonpriv.evaluation.tables import describe_machine
+    from anonpriv.sweep.execute import machine_record
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -175,20 +199,11 @@ def test_machine_record_names_the_accelerator_auto_picks(monkeypatch):
 def test_tables_and_csv_say_where_the_runs_ran(tmp_path):
     """Runs from one machine and one written before machines were recorded: the notes under both tables
     count each, the CSV names each row's machine."""
-    import json
-
-    from anonpriv.evaluation.sweep import Sweep, SweepSettings
-
-    sweep = Sweep(SweepSettings(out=tmp_path), log=lambda _: None)
-    runs = default_runs(["raw"], [], novel=["raw"], seeds=[0, 1, 2])
-    machine = {"device": "GPU A", "torch": "2.11"}
-    for run in runs:
-        sweep.result_file(run).parent.mkdir(parents=True)
-        recorded = run.seed < 2
-        record = {"top1": 0.9, "cmap": 0.5, "f1": 0.5, **({"sweep": {"machine": machine}} if recorded else {})}
-        sweep.result_file(run).write_text(json.dumps(record))
-    rows, _ = sweep.collect(runs)
-    sweep.write_reports(rows, "test")
+    plan = _plan(tmp_path, tiny_sweep(tmp_path, seeds=[0, 1, 2], methods=_methods("raw"), table2=[
+        {"kind": "novel", "dataset": "synthetic", "seen": {"actions": ["march"]}, "novel": {"actions": ["kick_left"]}}]))
+    _fake_results(plan, {("raw", s): 0.9 for s in (0, 1, 2)}, machine={"device": "GPU A", "torch": "2.11"},
+                  unrecorded_seed=2)
+    write_reports(plan, "test", log=lambda _: None)
     for table in ("table1", "table2"):
         assert "Ran on: GPU A, torch 2.11 (2 runs); not recorded (1 run)." in (tmp_path / f"{table}.md").read_text()
     with open(tmp_path / "table1.csv") as fh:

@@ -4,14 +4,13 @@
   evaluation clip, and keeps the one short batch of a training set smaller than ``batch_size``.
 * Every registered method trains on a dataset of ``batch_size + 1`` clips, and on a batch of one
   either trains or refuses with an error naming ``drop_last``.
-* The quick sweep's plan (``benchmarks/sweep.py --quick``) covers every default method and both
+* The quick sweep's plan (``configs/sweep/quick.yaml``) covers every default method and both
   tables, none of its trainings sees a batch below 2 clips, and the run that crashed (SPAct on the
   novel protocol's filtered training set) trains through its whole epoch.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -22,19 +21,11 @@ from torch.utils.data import DataLoader
 
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.evaluation import ProtocolEvaluation
-from anonpriv.evaluation.sweep import (
-    NOVEL_ACTIONS,
-    NOVEL_ATTRIBUTES,
-    SEEN_ACTIONS,
-    SEEN_ATTRIBUTES,
-    Sweep,
-    SweepRun,
-)
 from anonpriv.methods import METHODS, build_method
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `benchmarks` is a folder of scripts, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
+from anonpriv.sweep.config import load_sweep_config
+from anonpriv.sweep.execute import execute_job
+from anonpriv.sweep.plan import build_plan
+from sweep_files import SWEEPS
 
 pytestmark = pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`",
                                         "ignore:.*module\\(s\\) in eval mode.*")
@@ -43,7 +34,9 @@ BATCH = 4
 
 
 def _source(num_train: int) -> SyntheticSource:
-    return SyntheticSource(num_frames=8, height=32, width=32, num_train=num_train, num_val=3, num_test=3, seed=3)
+    # with_regions: blackening blacks out the renderer's person mask (no detector weights needed offline)
+    return SyntheticSource(num_frames=8, height=32, width=32, num_train=num_train, num_val=3, num_test=3, seed=3,
+                           with_regions=True)
 
 
 def _train_batch_sizes(dm: VideoPrivacyDataModule) -> list[int]:
@@ -128,25 +121,27 @@ def test_batchnorm_on_a_single_value_names_the_fix(one_clip):
 
 # -- the quick sweep ------------------------------------------------------------------------------
 def _quick_plan(out: Path):
-    from benchmarks import sweep as script
-
-    settings, runs = script.plan(script.parse_args(["--quick", "--out", str(out)]))
-    return script, settings, runs
+    return build_plan(load_sweep_config(SWEEPS / "quick.yaml").select(out=out))
 
 
 def test_quick_sweep_covers_every_default_method_and_table_and_no_training_batch_is_below_two(tmp_path):
-    script, settings, runs = _quick_plan(tmp_path)
-    assert {r.method for r in runs if r.table == "table1"} == set(script.METHODS)
-    assert {r.method for r in runs if r.table == "table2"} == set(script.NOVEL)
-    assert settings.out == tmp_path
-    assert script.plan(script.parse_args(["--quick"]))[0].out == Path("results/runs/quick")  # never the published tables
+    plan = _quick_plan(tmp_path)
+    table1, table2 = plan.tables
+    default = load_sweep_config(SWEEPS / "synthetic.yaml")
+    assert {r.name for r in table1.rows} == set(default.methods) - {"blur_strong"}
+    assert {r.name for r in table2.rows} == set(default.table2[0].methods)
+    assert table1.folder == tmp_path
+    assert load_sweep_config(SWEEPS / "quick.yaml").out == Path("results/runs/quick")  # never the published tables
 
-    config = yaml.safe_load(settings.data_config.read_text())
+    quick = load_sweep_config(SWEEPS / "quick.yaml")
+    config = yaml.safe_load(quick.datasets["synthetic"].data.read_text())
     assert config.get("drop_last", True) is True
     source = SyntheticSource(**config["source"]["init_args"])
     # Every DataModule the quick sweep trains on: anonymizers and fresh models on all labels (Table 1),
     # anonymizers on the seen labels and fresh models on the novel ones (Table 2).
-    subsets = [(None, None), (SEEN_ACTIONS, SEEN_ATTRIBUTES), (NOVEL_ACTIONS, NOVEL_ATTRIBUTES)]
+    novel = quick.table2[0]
+    subsets = [(None, None), (novel.train_data["actions"], novel.train_data["attributes"]),
+               (novel.evaluate_data["actions"], novel.evaluate_data["attributes"])]
     for actions, attributes in subsets:
         dm = VideoPrivacyDataModule(source, batch_size=config["batch_size"], actions=actions, attributes=attributes)
         sizes = _train_batch_sizes(dm)
@@ -156,13 +151,12 @@ def test_quick_sweep_covers_every_default_method_and_table_and_no_training_batch
 @pytest.mark.filterwarnings("ignore")
 def test_quick_sweep_trains_spact_on_the_novel_protocol(tmp_path):
     """The run that crashed the README's quick sweep, trained as the sweep trains it."""
-    _, settings, runs = _quick_plan(tmp_path)
-    run = next(r for r in runs if r.name == "novel_spact")
-    assert run == SweepRun("novel_spact", "spact", table="table2")
+    job = _quick_plan(tmp_path).job("train synthetic/novel_spact seed 0")
+    assert "--data.actions" in job.args and job.folder == tmp_path / "runs" / "novel_spact" / "seed0" / "train"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        checkpoint = Sweep(settings, log=lambda _: None).train(run)
+        execute_job(job)
     finally:
         torch.set_num_threads(threads)
-    assert checkpoint.exists()
+    assert job.checkpoint.exists() and job.done

@@ -31,8 +31,8 @@ the detector) and on the frozen anonymizer's output for it, and ``results.json``
   frames (``mean_video_rate``); the clips of one video count as one video.
 
 Run it on data whose faces a detector can find: ``configs/evaluate.yaml`` with
-``--data configs/data/synthetic_faces.yaml --model.init_args.face_rate true`` (``benchmarks/sweep.py
---faces`` runs every method that way); on the 64-px default no detector fires on raw clips either.
+``--data configs/data/synthetic_faces.yaml --model.init_args.face_rate true`` (``anonpriv sweep --config
+configs/sweep/faces.yaml`` runs every method that way); on the 64-px default no detector fires on raw clips either.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anonpriv.evaluation.clip_check import check_accepts_clips
 from anonpriv.faces import DEFAULT_THRESHOLD as FACE_RATE_THRESHOLD  # imports nothing of the optional extra
 from anonpriv.methods.base import AnonymizationMethod, LossTerms, Phase
 from anonpriv.methods.registry import METHODS, build_method, load_method
@@ -70,6 +71,12 @@ class FrozenAnonymizer(nn.Module):
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.method.anonymize(video)
+
+    def anonymize_batch(self, batch: Mapping) -> torch.Tensor:
+        """The anonymized clips of a batch, with whatever else of the batch the method reads (the
+        synthetic person mask for blackening: ``batch_anonymizer_outputs``)."""
+        with torch.no_grad():
+            return self.method.batch_anonymizer_outputs(batch)["video"]
 
 
 class AttackerPanel(nn.Module):
@@ -167,6 +174,8 @@ class ProtocolEvaluation(AnonymizationMethod):
             require_faces()  # before anything is built: the one-line error naming the extra
         label_space = dict(num_actions=num_actions, num_privacy=num_privacy, clip_shape=clip_shape)
         method = resolve_anonymizer(anonymizer, anonymizer_kwargs, **label_space)
+        if anonymizer not in METHODS:  # a checkpoint: it may come from clips of another size (cross-dataset)
+            check_accepts_clips(method, clip_shape, repr(anonymizer))
         super().__init__(anonymizer=FrozenAnonymizer(method), **label_space, **kwargs)
         self.budget = AttackerPanel(list(attackers), num_privacy, attacker_kwargs)
         self.evaluated_method = type(method).__name__
@@ -176,6 +185,9 @@ class ProtocolEvaluation(AnonymizationMethod):
 
     def phases(self) -> list[Phase]:
         return [Phase("fresh_models", ("utility", "budget"), self.fresh_model_losses)]
+
+    def batch_anonymizer_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
+        return {"video": self.anonymizer.anonymize_batch(batch)}
 
     def fresh_model_losses(self, batch: Mapping, state: dict) -> LossTerms:
         video = self.anonymized(batch, state)["video"]
@@ -193,7 +205,7 @@ class ProtocolEvaluation(AnonymizationMethod):
         if not self.face_rate:
             return super().test_step(batch, batch_idx)
         raw = batch["video"]
-        anonymized = self.anonymize(raw)
+        anonymized = self.batch_anonymizer_outputs(batch)["video"]
         outputs = {"action_logits": self.utility(anonymized), "privacy_logits": self.budget(anonymized)}
         self.log("test/action_loss", F.cross_entropy(outputs["action_logits"], batch["action"]),
                  batch_size=len(batch["action"]))

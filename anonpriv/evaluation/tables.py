@@ -37,7 +37,7 @@ class ResultRow:
     seed: int = 0
     face_rate: float | None = None  # share of anonymized test frames with a detected face (None: not measured)
     face_rate_raw: float | None = None  # the same on the raw test clips, for reference
-    machine: str = ""  # where the run ran (see anonpriv.evaluation.sweep.machine_record); "" if not recorded
+    machine: str = ""  # where the run ran (see anonpriv.sweep.execute.machine_record); "" if not recorded
 
     @classmethod
     def from_results(cls, name: str, results: dict, group: str = "method", params: dict | None = None,
@@ -61,7 +61,7 @@ class ResultRow:
 
 def describe_machine(record: dict | None) -> str:
     """``"NVIDIA H200 (x86_64, 16 cores), torch 2.11.0+cu130"`` from a run's machine record
-    (:func:`anonpriv.evaluation.sweep.machine_record`); "" when it has none."""
+    (:func:`anonpriv.sweep.execute.machine_record`); "" when it has none."""
     if not record:
         return ""
     cpu = f" ({record['cpu']})" if record.get("cpu") else ""
