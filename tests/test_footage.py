@@ -91,6 +91,16 @@ def test_peak_memory_is_flat_in_video_length(footage, tmp_path):
     assert long - short <= 1.5 * CLIP_MIB, f"48 frames: {short:.0f} MiB, 128 frames: {long:.0f} MiB"
 
 
+def test_peak_memory_is_flat_in_video_length_on_small_frames(tmp_path):
+    from benchmarks.startup_and_deface import write_face_clip
+
+    write_face_clip(tmp_path / "short.mp4", 64)
+    write_face_clip(tmp_path / "long.mp4", 640)
+    short = anonymize_peak(tmp_path / "short.mp4", tmp_path / "short_out.mp4", "--method", "raw")
+    long = anonymize_peak(tmp_path / "long.mp4", tmp_path / "long_out.mp4", "--method", "raw")
+    assert long - short <= 40, f"64 frames: {short:.0f} MiB, 640 frames: {long:.0f} MiB"  # 10x the frames
+
+
 def face_scores(path: Path, every: int = 8) -> np.ndarray:
     """CenterFace's highest score in every ``every``-th frame, at the native size."""
     from anonpriv.faces import FaceDetector

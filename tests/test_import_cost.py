@@ -191,20 +191,3 @@ def test_the_benchmark_says_skipped_without_deface():
     assert any("skipped" in str(cell) for row in rows for cell in row)
     with_deface = end_to_end_rows(64, {"`--method blur`": timing, "deface": timing | {"seconds": 4.0}})
     assert with_deface[0][5] == "2.00x" and with_deface[0][6] == "1.5x: yes"
-
-
-def test_frame_buffers_are_kept_out_of_the_heap_on_linux():
-    # What keeps anonymizing's memory flat in video length (benchmarks/startup_and_deface.md).
-    from anonpriv.anonymize import keep_frame_buffers_out_of_the_heap
-
-    assert keep_frame_buffers_out_of_the_heap() is sys.platform.startswith("linux")
-
-
-def test_the_transformer_models_build_without_timm(tmp_path):
-    # Both ViTs (the token-pruning anonymizer's and the tubelet action model) are torch only; timm
-    # loads only for the attackers and 2D weights that need it.
-    result = imports_of("""
-        from anonpriv.models import create_utility_model
-        create_utility_model("tubelet_vit_tiny", 4, {"embed_dim": 32, "depth": 1, "num_heads": 2})
-    """, tmp_path)
-    assert "torch" in result["modules"] and "timm" not in result["modules"]

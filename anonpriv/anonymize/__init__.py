@@ -877,35 +877,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-#: glibc's ``mallopt`` option number of the mmap threshold.
-_M_MMAP_THRESHOLD = -3
-#: Buffers from this size up (a 224x224 RGB frame is 147 KiB) get their own mapping, returned on free.
-FRAME_BUFFER_MMAP_THRESHOLD = 64 * 1024
-
-
-def keep_frame_buffers_out_of_the_heap() -> bool:
-    """Fix glibc's mmap threshold, so that memory stays flat in video length.
-
-    glibc serves large blocks with mmap and unmaps them on free, but after the first such free it
-    raises its threshold to that block's size, and from then on every decoded frame lands in the heap,
-    whose free space fragments and is not returned: peak memory grew by about 85 MiB from a 64-frame
-    to a 640-frame clip at 224x224. A fixed threshold turns the dynamic adjustment off
-    (benchmarks/startup_and_deface.md). Returns whether it could be set (glibc only; elsewhere a no-op)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, FRAME_BUFFER_MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
+    # glibc's own malloc settings: an earlier fixed 64 KiB mmap threshold kept 224-px runs flat when
+    # windows were lists of frames, but at 1080p it made every frame buffer a fresh mapping (page faults:
+    # 2x the system time, 1.2-1.3x the wall time); with one array per window memory stays flat without
+    # it (benchmarks/footage.md).
     import torch
 
-    keep_frame_buffers_out_of_the_heap()
     device = _device(args.device)
     if args.threads is not None and args.threads < 1:
         raise AnonymizeError(f"--threads {args.threads} must be at least 1.")
