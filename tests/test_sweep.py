@@ -25,6 +25,8 @@ EXPECTED = {
     "faces": (9, 24),  # 8 rows x 3 seeds, 3 learned x 3
     "quick": (12, 20),  # 6 rows x 2 seeds + 4 x 2 novel; 3 x 2 + 3 x 2
     "paper": (27, 105),  # 9 rows x 3 datasets x 3 seeds + 4 x 2 directions x 3; 3 learned x 3 datasets x 3
+    "appearance_calibration": (0, 15),  # 5 training-free rows x 3 seeds
+    "appearance": (18, 48),  # 8 rows x 3 seeds + 4 x 2 directions x 3; 3 learned x 2 datasets x 3
 }
 
 

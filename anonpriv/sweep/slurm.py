@@ -328,7 +328,7 @@ class SlurmLauncher(Launcher):
                 continue
             error = files.read_outcome().get("error") or (
                 f"slurm job {handle.job_id} ended ({str(handle.state).lower()}) without a result: see {files.log} "
-                f"and submitit's {handle.paths.stderr}")
+                f"and submitit's {handle.task(0).paths.stderr}")
             schedule.done(job, error)
             log(f"[FAILED] {job.id}: {error}")
             for other in sorted(schedule.running):
