@@ -26,15 +26,15 @@ is built), so ``anonpriv anonymize --method blackening`` builds the anonymizer a
 
 from __future__ import annotations
 
-import collections
 import functools
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
+
+from baselines.frame_cache import FrameResultCache
 
 #: the batch key of the person mask (bool (B, T, H, W)) the synthetic source serves with ``with_regions``
 PERSON_REGION_KEY = "person_region"
@@ -244,7 +244,7 @@ class Blackening(nn.Module):
         self.detector_weights_file = detector_weights_file
         self.score_threshold = float(score_threshold)
         self._detector: PersonDetector | None = None  # built on first use: never when masks are given
-        self._cache: collections.OrderedDict[bytes, torch.Tensor] = collections.OrderedDict()
+        self._cache = FrameResultCache(b"anonpriv-people", self.cache_frames)
 
     def extra_repr(self) -> str:
         return (f"region={self.region!r}, margin={self.margin}, detector={self.detector_name!r}, "
@@ -268,25 +268,12 @@ class Blackening(nn.Module):
         before is not detected again (both kinds of frame are detected as uint8 pixels, so they share it)."""
         pixels = frames if frames.dtype == torch.uint8 else _uint8_frames(frames)
         host = pixels.to("cpu").contiguous().numpy()
-        shape = repr(host.shape[1:]).encode()
-        keys = [hashlib.blake2b(frame.tobytes(), digest_size=16, person=b"anonpriv-people").digest() + shape
-                for frame in host]
-        first = {}
-        for i, key in enumerate(keys):
-            if key not in self._cache:
-                first.setdefault(key, i)
-        if first:
-            todo = list(first.values())
-            images = pixels[todo].permute(0, 3, 1, 2).float().div_(255.0)
-            for key, found in zip(first, self.load_detector()(images)):
-                self._cache[key] = found.detach().to("cpu", torch.float32).reshape(-1, 5)
-        result = []
-        for key in keys:
-            self._cache.move_to_end(key)
-            result.append(self._cache[key])
-        while len(self._cache) > self.cache_frames:
-            self._cache.popitem(last=False)
-        return result
+
+        def detect_new(indices: list[int]) -> list[torch.Tensor]:
+            images = pixels[indices].permute(0, 3, 1, 2).float().div_(255.0)
+            return [found.detach().to("cpu", torch.float32).reshape(-1, 5) for found in self.load_detector()(images)]
+
+        return self._cache.lookup(host, detect_new)
 
     def detected_boxes(self, frames: torch.Tensor) -> torch.Tensor:
         """The pixel boxes blacked out in detected frames (see :meth:`detect`): long ``(N, K, 4)``."""

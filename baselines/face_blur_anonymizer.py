@@ -8,8 +8,6 @@ each box. This module imports neither the methods' base class nor Lightning, so
 
 from __future__ import annotations
 
-import collections
-import hashlib
 import math
 from typing import Literal
 
@@ -19,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anonpriv.faces import DEFAULT_BLUR_THRESHOLD, FaceDetector
+from baselines.frame_cache import FrameResultCache
 
 
 #: pixels of detection-size frames per detector call in forward_uint8: one frame of 960 x 540 (the
@@ -116,7 +115,7 @@ class FaceBlur(nn.Module):
         self.hold_frames = int(hold_frames)
         self.mode = mode
         self.blur_strength = float(blur_strength)
-        self._cache: collections.OrderedDict[bytes, np.ndarray] = collections.OrderedDict()
+        self._cache = FrameResultCache(b"anonpriv-faces", self.cache_frames)
 
     def detection_size(self, height: int, width: int) -> tuple[int, int]:
         """The size a ``height x width`` frame is detected at (see ``detect_size``)."""
@@ -142,25 +141,16 @@ class FaceBlur(nn.Module):
             if size != (height, width):
                 small = F.interpolate(small.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
             array = small.to("cpu", torch.float32).contiguous().numpy()
-        shape = repr(array.shape[1:]).encode() + array.dtype.str.encode()
-        keys = [hashlib.blake2b(frame.tobytes(), digest_size=16, person=b"anonpriv-faces").digest() + shape
-                for frame in array]
-        missing = [i for i, key in enumerate(keys) if key not in self._cache]
-        if missing:
-            found = self.detector.detect(array[missing] if uint8 else torch.from_numpy(array[missing]))
-            for i, boxes in zip(missing, found):
-                if size != (height, width) and len(boxes):
-                    boxes = boxes.copy()
+
+        def detect_new(indices: list[int]) -> list[np.ndarray]:
+            found = self.detector.detect(array[indices] if uint8 else torch.from_numpy(array[indices]))
+            if size != (height, width):
+                for boxes in found:
                     boxes[:, [0, 2]] *= width / size[1]
                     boxes[:, [1, 3]] *= height / size[0]
-                self._cache[keys[i]] = boxes
-        result = []
-        for key in keys:
-            self._cache.move_to_end(key)
-            result.append(self._cache[key])
-        while len(self._cache) > self.cache_frames:
-            self._cache.popitem(last=False)
-        return result
+            return found
+
+        return self._cache.lookup(array, detect_new)
 
     def extra_repr(self) -> str:
         return (f"threshold={self.detector.threshold}, margin={self.margin}, hold_frames={self.hold_frames}, "

@@ -47,7 +47,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 
 import numpy as np
 
-from benchmarks.common import REPO_ROOT, emit, fmt, machine_line, markdown_table
+from benchmarks.common import emit, fmt, machine_line, markdown_table
 
 CLIP_SIZE = 224
 FPS = 30
