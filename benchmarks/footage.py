@@ -24,7 +24,9 @@ anyway. The face table runs CenterFace (at the face-rate threshold 0.5 and at de
 every frame before and after face_blur, blur and downsample: frames with a face after, of those
 with one before.
 
-    python -m benchmarks.footage [--quick] [--repeats 2] [--output benchmarks/footage.md]
+    python -m benchmarks.footage [--quick] [--repeats 2] [--output FILE]
+
+(``benchmarks/footage.md`` keeps the latest tables under the notes on how they were reached.)
 """
 
 from __future__ import annotations
