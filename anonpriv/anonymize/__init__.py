@@ -292,7 +292,7 @@ class SlidingClipAnonymizer:
             result = torch.empty_like(original)
             for i in range(batch):  # one clip of full-size frames at a time
                 if bool(((mask[i] == 0) | (mask[i] == 1)).all()):  # checked at clip size: cheap
-                    result[i] = original[i] * upsample_mask(mask[i], (height, width))
+                    torch.mul(original[i], upsample_mask(mask[i], (height, width)), out=result[i])  # no temporary
                 else:
                     weights = resize_from_clip(mask[i][None, None].float().expand(1, 3, -1, -1, -1),
                                                (height, width))[0].float().div_(255.0)
