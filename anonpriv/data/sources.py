@@ -82,6 +82,8 @@ class SyntheticClipDataset(ClipDataset):
         self.size = size
         self.with_regions = with_regions
         self.first_index = first_index
+        #: the masks each item carries with ``with_regions`` (a variant generator may add its own)
+        self.region_keys = tuple(getattr(generator, "region_keys", REGION_KEYS))
         labels = [generator.labels(split, first_index + i) for i in range(size)]
         self._actions = np.array([lab.action for lab in labels], dtype=np.int64)
         self._privacy = np.stack([lab.privacy for lab in labels]).astype(np.float32)
@@ -96,7 +98,7 @@ class SyntheticClipDataset(ClipDataset):
                 T, H, W = generator.num_frames, generator.height, generator.width
                 store = {"video": np.zeros((size, 3, T, H, W), np.uint8), "done": np.zeros(size, bool)}
                 if with_regions:
-                    for key in REGION_KEYS:
+                    for key in self.region_keys:
                         store[key] = np.zeros((size, T, H, W), bool)
             _RENDER_CACHE[key] = store
             while len(_RENDER_CACHE) > _RENDER_CACHE_SIZE:
@@ -117,7 +119,7 @@ class SyntheticClipDataset(ClipDataset):
             clip = self.generator.render(self.split, self.first_index + index, with_regions=self.with_regions)
             store["video"][index] = clip["video"]
             if self.with_regions:
-                for key in REGION_KEYS:
+                for key in self.region_keys:
                     store[key][index] = clip[key]
             store["done"][index] = True
         item = {
@@ -127,7 +129,7 @@ class SyntheticClipDataset(ClipDataset):
             "id": f"synthetic/{self.split}/{self.first_index + index:06d}",
         }
         if self.with_regions:
-            for key in REGION_KEYS:
+            for key in self.region_keys:
                 item[key] = torch.from_numpy(store[key][index].copy())
         return item
 

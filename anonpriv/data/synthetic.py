@@ -199,7 +199,15 @@ class SyntheticClipGenerator:
         seed: the dataset seed; clip ``i`` of split ``s`` uses its own stream ``(seed, s, i)``.
         preset: ``clear`` (large figures, limb-identity actions; the default) or ``hard`` (the
             original small figures with phase, speed and travel actions); see :data:`PRESETS`.
+            Subclasses may pass a :class:`SyntheticPreset` of their own.
+
+    Subclasses can add to a clip through three hooks that the default presets leave empty (and that
+    draw nothing from the clip's random stream there): :meth:`_drawn_privacy`, :meth:`_decorate_scene`
+    and :meth:`_after_figure`; masks of their own go in :attr:`region_keys`.
     """
+
+    #: the masks ``render(with_regions=True)`` returns (subclasses may add their own)
+    region_keys: tuple[str, ...] = ("action_region", "privacy_region", "person_region")
 
     def __init__(
         self,
@@ -211,11 +219,14 @@ class SyntheticClipGenerator:
         attribute_rate: float = 0.5,
         noise_std: float = 0.02,
         seed: int = 0,
-        preset: str = DEFAULT_PRESET,
+        preset: str | SyntheticPreset = DEFAULT_PRESET,
     ) -> None:
-        if preset not in PRESETS:
+        if isinstance(preset, SyntheticPreset):  # a variant built elsewhere (anonpriv.data.synthetic_objects)
+            self.preset = preset
+        elif preset not in PRESETS:
             raise ValueError(f"unknown synthetic preset {preset!r}: choose one of {sorted(PRESETS)}.")
-        self.preset = PRESETS[preset]
+        else:
+            self.preset = PRESETS[preset]
         if num_frames < 4:
             raise ValueError(f"num_frames={num_frames} is too short to show motion: use at least 4 frames.")
         if height < 16 or width < 16:
@@ -281,7 +292,7 @@ class SyntheticClipGenerator:
         """
         labels = self.labels(split, index)
         _, rng = self._streams(split, index)
-        face, skin_dark, gender, nude, pair = (bool(v) for v in labels.privacy)
+        face, skin_dark, gender, nude, pair = (bool(v) for v in self._drawn_privacy(labels, rng))
         spec = self.preset.actions[labels.action]
         geo = self.preset.geometry
         T, H, W = self.num_frames, self.height, self.width
@@ -289,9 +300,10 @@ class SyntheticClipGenerator:
 
         frame = self._background(rng)  # (H, W, 3)
         video = np.broadcast_to(frame, (T, H, W, 3)).copy()
-        action_region = np.zeros((T, H, W), dtype=bool)
-        privacy_region = np.zeros((T, H, W), dtype=bool)
-        person_region = np.zeros((T, H, W), dtype=bool)
+        regions = {key: np.zeros((T, H, W), dtype=bool) for key in self.region_keys}
+        action_region, privacy_region = regions["action_region"], regions["privacy_region"]
+        person_region = regions["person_region"]
+        self._decorate_scene(video, regions, labels, rng)
 
         skin = (_DARK_SKIN if skin_dark else _LIGHT_SKIN) + rng.normal(0, 0.03, 3)
         hair = _HAIR_COLORS[rng.integers(len(_HAIR_COLORS))]
@@ -310,7 +322,10 @@ class SyntheticClipGenerator:
             period *= rng.uniform(1.0 - j, 1.0 + j)
         for lo, hi in slots:
             poses = self._poses(rng, spec, period, figure_h, (lo, hi))
-            self._draw_figure(video, action_region, privacy_region, poses, figure_h, look, spec, person_region)
+            figure = np.zeros((T, H, W), dtype=bool)
+            self._draw_figure(video, action_region, privacy_region, poses, figure_h, look, spec, figure)
+            person_region |= figure
+            self._after_figure(video, regions, figure, poses, figure_h, labels, rng)
 
         if self.noise_std > 0:
             video = video + rng.normal(0.0, self.noise_std, video.shape)
@@ -320,10 +335,22 @@ class SyntheticClipGenerator:
             "privacy": labels.privacy,
         }
         if with_regions:
-            out["action_region"] = action_region
-            out["privacy_region"] = privacy_region
-            out["person_region"] = person_region
+            out.update(regions)
         return out
+
+    # -- hooks for variants (no-ops here: the default presets draw nothing more) ---------------
+    def _drawn_privacy(self, labels: ClipLabels, rng: np.random.Generator) -> np.ndarray:
+        """The private attributes the clip shows (the labels themselves here)."""
+        return labels.privacy
+
+    def _decorate_scene(self, video: np.ndarray, regions: dict[str, np.ndarray], labels: ClipLabels,
+                        rng: np.random.Generator) -> None:
+        """Paint static scenery into ``video`` (T, H, W, 3) before the figures are drawn."""
+
+    def _after_figure(self, video: np.ndarray, regions: dict[str, np.ndarray], figure: np.ndarray,
+                      pose: dict[str, np.ndarray], h: float, labels: ClipLabels, rng: np.random.Generator) -> None:
+        """Called after each figure is drawn (``figure``: its pixels, (T, H, W); ``pose``: its per-frame
+        hip position and limb angles; ``h``: its height in frame heights)."""
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         base = _BACKGROUND_COLORS[rng.integers(len(_BACKGROUND_COLORS))]
