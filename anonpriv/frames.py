@@ -81,8 +81,9 @@ def resize_from_clip(video: torch.Tensor, size: tuple[int, int], budget: int = F
 
 
 def upsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A binary mask ``(T, h, w)`` at clip size -> uint8 ``(T, H, W, 1)`` at ``size`` (nearest)."""
-    small = mask.to(torch.uint8)[:, None]
+    """A mask ``(T, h, w)`` at clip size -> ``(T, H, W, 1)`` at ``size`` (nearest), in the mask's dtype
+    (uint8 for a binary mask that multiplies uint8 frames, float for weights in [0, 1])."""
+    small = mask[:, None]
     if tuple(small.shape[-2:]) != tuple(size):
         small = F.interpolate(small, size=tuple(size), mode="nearest")
     return small.permute(0, 2, 3, 1)

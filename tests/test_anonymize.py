@@ -125,6 +125,21 @@ def test_sliding_windows_cover_every_frame_once():
     assert [int(f[0, 0, 0]) for f in windows[0][0]] == [0, 0, 1, 2]  # first frame padded with itself
 
 
+def test_a_soft_mask_is_upsampled_nearest_and_scales_the_original_frames():
+    method = LeftHalfMasking()  # clips of 8 x 16 x 16
+
+    def outputs(video):
+        mask = torch.ones_like(video[:, :1])
+        mask[..., :8] = 0.5  # not binary: the weights path
+        return {"video": video * mask, "mask": mask}
+
+    method.anonymizer_outputs = outputs
+    anonymizer = SlidingClipAnonymizer(method)
+    frames = np.full((1, 8, 32, 32, 3), 200, np.uint8)
+    result, _ = anonymizer.run_batch(frames)
+    assert (result[..., :16, :] == 100).all() and (result[..., 16:, :] == 200).all()  # no blend at the edge
+
+
 def test_folder_run_resumes_without_redoing_finished_files(tmp_path):
     videos = tmp_path / "videos"
     write_test_video(videos / "a.mp4", frames=10)

@@ -292,10 +292,10 @@ class SlidingClipAnonymizer:
             result = torch.empty_like(original)
             for i in range(batch):  # one clip of full-size frames at a time
                 if bool(((mask[i] == 0) | (mask[i] == 1)).all()):  # checked at clip size: cheap
-                    torch.mul(original[i], upsample_mask(mask[i], (height, width)), out=result[i])  # no temporary
-                else:
-                    weights = resize_from_clip(mask[i][None, None].float().expand(1, 3, -1, -1, -1),
-                                               (height, width))[0].float().div_(255.0)
+                    binary = upsample_mask(mask[i].to(torch.uint8), (height, width))
+                    torch.mul(original[i], binary, out=result[i])  # no temporary
+                else:  # soft weights: nearest-upsampled like a binary mask, applied in float
+                    weights = upsample_mask(mask[i].float(), (height, width))
                     result[i] = (original[i].float() * weights).round_().clamp_(0, 255).to(torch.uint8)
         else:
             result = resize_from_clip(out["video"][:, :, -keep:], (height, width))
@@ -338,11 +338,13 @@ BATCH_BYTES = 64 * 1024 * 1024
 QUEUE_BYTES = 64 * 1024 * 1024
 
 
+#: at most this many windows a batch when ``--batch-size`` is not given
+MAX_AUTO_BATCH = 4
+
+
 def queue_depth(item_bytes: int, most: int, least: int = 1, budget: int = QUEUE_BYTES) -> int:
     """Items of ``item_bytes`` a queue holds: what fits in ``budget``, within ``[least, most]``."""
     return max(least, min(most, budget // max(1, item_bytes)))
-#: at most this many windows a batch when ``--batch-size`` is not given
-MAX_AUTO_BATCH = 4
 
 
 def batch_windows(clip_frames: int, frame_bytes: int) -> int:
