@@ -124,6 +124,12 @@ class GaussianBlur(nn.Module):
         self.sigma = float(sigma)
         self.relative_sigma = None if relative_sigma is None else float(relative_sigma)
 
+    def sigma_at(self, height: int) -> float:
+        """The blur's standard deviation in pixels on frames ``height`` pixels tall (0: the identity)."""
+        if self.relative_sigma is not None:
+            return self.relative_sigma * height
+        return 0.0 if self.kernel_size == 1 else self.sigma
+
     def blur_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """The blur of frames ``(N, C, H, W)``."""
         if self.relative_sigma is not None:

@@ -157,17 +157,24 @@ def test_detection_at_reduced_size_finds_the_faces_at_their_place():
 
 def test_footage_strengths_apply_when_no_strength_is_given():
     from anonpriv.anonymize.footage import FOOTAGE_DEFAULTS, footage_options, weak_setting
+    from anonpriv.methods.registry import build_anonymizer
 
     assert footage_options("blur", {}) == ({"relative_sigma": 0.03}, {"relative_sigma": 0.03})
     assert footage_options("blur", {"sigma": 8}) == ({"sigma": 8}, {})
     assert footage_options("downsample", {"factor": 4}) == ({"factor": 4}, {})
     assert footage_options("face_blur", {"threshold": 0.3})[0] == {"margin": 0.4, "threshold": 0.3}
     assert footage_options("raw", {}) == ({}, {})
+
+    def built(method: str, **options):  # the anonymizer as `anonpriv anonymize` builds it
+        return build_anonymizer(method, **options).anonymizer
+
     for method, options in FOOTAGE_DEFAULTS.items():
-        assert weak_setting(method, options, HEIGHT) is None
-    assert "weak" in weak_setting("blur", {"sigma": 1.4, "kernel_size": 9}, HEIGHT)
-    assert "weak" in weak_setting("downsample", {}, HEIGHT)  # factor 2 leaves 540 px
-    assert weak_setting("downsample", {}, 112) is None  # the synthetic clips: 56 px
+        if method != "face_blur" or faces_available():
+            assert weak_setting(method, built(method, **options), HEIGHT) is None
+    assert "weak" in weak_setting("blur", built("blur", sigma=1.4, kernel_size=9), HEIGHT)
+    assert "weak" in weak_setting("blur", built("blur"), HEIGHT)  # the class default: 13 taps, sigma 10
+    assert "weak" in weak_setting("downsample", built("downsample"), HEIGHT)  # factor 2 leaves 540 px
+    assert weak_setting("downsample", built("downsample"), 112) is None  # the synthetic clips: 56 px
 
 
 @needs_faces

@@ -995,7 +995,8 @@ def _run(args: argparse.Namespace, device: str) -> int:
               f"({', '.join(f'{k}={v}' for k, v in footage_defaults.items())}; --method-arg sets another)",
               file=sys.stderr)
     if probed and args.method is not None:
-        warning = weak_setting(args.method, method_args, max(info.display_size[1] for info in probed.values()))
+        warning = weak_setting(args.method, getattr(method, "anonymizer", method),
+                               max(info.display_size[1] for info in probed.values()))
         if warning:
             print(f"anonpriv anonymize: warning: {warning}.", file=sys.stderr)
     frames_done, written, start, kept = 0, 0, time.perf_counter(), []

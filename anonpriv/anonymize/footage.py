@@ -50,32 +50,25 @@ def footage_options(method: str | None, method_args: dict) -> tuple[dict, dict]:
     return {**added, **args}, added
 
 
-def weak_setting(method: str | None, options: dict, height: int) -> str | None:
-    """A warning when ``options`` of ``method`` are weaker on frames ``height`` pixels tall than the
-    calibrated footage strength (faces stayed detectable), else ``None``."""
+def weak_setting(method: str | None, anonymizer, height: int) -> str | None:
+    """A warning when ``anonymizer`` (the built ``f_A`` of ``--method method``: its strength as built,
+    defaults included) is weaker on frames ``height`` pixels tall than the calibrated footage strength
+    (faces stayed detectable), else ``None``."""
     if method == "blur":
-        if options.get("relative_sigma") is not None:
-            sigma = float(options["relative_sigma"]) * height
-        else:
-            sigma = float(options.get("sigma", 10.0))
-            if int(options.get("kernel_size", 13)) == 1:
-                sigma = 0.0
+        sigma = anonymizer.sigma_at(height)
         least = WEAKEST["blur_relative_sigma"] * height
         if sigma < least:
             return (f"blur sigma {sigma:.1f} px is weak on {height}-px frames (faces stayed detectable below "
                     f"{least:.0f} px, 2% of the height): drop the option for the footage default "
                     f"(relative_sigma={FOOTAGE_DEFAULTS['blur']['relative_sigma']}) or check with --face-audit")
     if method == "downsample":
-        if options.get("target_height") is not None:
-            low = min(height, int(options["target_height"]))
-        else:
-            low = max(1, round(height / float(options.get("factor", 2.0))))
+        low = anonymizer.low_size(height, height)[0]
         if low > WEAKEST["downsample_height"]:
             return (f"downsampling {height}-px frames to {low} px is weak (faces stayed detectable above "
                     f"{WEAKEST['downsample_height']} px): drop the option for the footage default "
                     f"(target_height={FOOTAGE_DEFAULTS['downsample']['target_height']}) or check with --face-audit")
-    if method == "face_blur" and float(options.get("margin", 0.2)) < WEAKEST["face_blur_margin"]:
-        return (f"face_blur margin {options.get('margin', 0.2)} leaves face-shaped blobs the detector still scores "
+    if method == "face_blur" and anonymizer.margin < WEAKEST["face_blur_margin"]:
+        return (f"face_blur margin {anonymizer.margin} leaves face-shaped blobs the detector still scores "
                 f"on large faces: drop the option for the footage default "
                 f"(margin={FOOTAGE_DEFAULTS['face_blur']['margin']}) or check with --face-audit")
     return None
