@@ -8,8 +8,6 @@ stage, its start goes through timm's download by name, and the whole config runs
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import re
@@ -17,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from anonpriv.cli import AnonprivCLI
+from printed_config import printed_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -32,11 +30,7 @@ TINY_DATA = str(CONFIGS / "data" / "synthetic_tiny.yaml")
 @pytest.fixture(scope="module")
 def printed() -> dict:
     """``anonpriv fit --config configs/token_pruning_paper.yaml --print_config``, parsed."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
-        AnonprivCLI(args=["fit", "--config", str(PAPER), "--print_config"])
-    assert exit_info.value.code in (0, None)
-    return yaml.safe_load(out.getvalue())
+    return printed_config(PAPER)
 
 
 def test_print_config_shows_the_papers_values(printed):

@@ -8,17 +8,15 @@ option and the file. (Training them is what every protocol run does: tests/test_
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import urllib.error
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from anonpriv.cli import AnonprivCLI
+from printed_config import printed_config
 from anonpriv.models.weights import WeightsDownloadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +31,7 @@ R2PLUS1D_FILE = "r2plus1d_18-91a641e6.pth"
 
 @pytest.fixture(scope="module")
 def printed() -> dict:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
-        AnonprivCLI(args=["fit", "--config", str(COMPOSITE), "--print_config"])
-    assert exit_info.value.code in (0, None)
-    return yaml.safe_load(out.getvalue())
+    return printed_config(COMPOSITE)
 
 
 def test_the_config_has_the_papers_evaluation(printed):
