@@ -17,7 +17,7 @@ timed in round-robin order (so load changes hit them alike):
    (pruning in blocks 3, 6, 9 keeping 0.9 each) in FLOPs only.
 3. **The pipeline.** Anonymizer (tiny config on the clip resized to 64 px) followed by the
    downstream on the full masked 112 px clip, vs. the downstream fed only the kept tubelets
-   (:func:`~anonpriv.models.token_vit.kept_tubelet_ids` of the anonymizer's ``tubelet_mask``; both
+   (:func:`~anonpriv.layers.tubelets.kept_tubelet_ids` of the anonymizer's ``tubelet_mask``; both
    grids are 4 x 8 x 8, so the ids carry over), with the default 3D CNN downstream ``c3d_tiny`` on
    the masked clip for reference.
 
@@ -170,9 +170,9 @@ def vit_base_anonymizer_rows() -> list[list[object]]:
 
 # -- 3. the pipeline -------------------------------------------------------------------------------------
 def pipeline_table(clip_shape, anonymizer_shape, batch_size, repeats, warmup) -> str:
-    from anonpriv.methods.token_pruning.method import upsample_tubelet_mask
+    from anonpriv.layers import kept_tubelet_ids
+    from anonpriv.methods.token_pruning.anonymizer import upsample_tubelet_mask
     from anonpriv.models import create_utility_model
-    from anonpriv.models.token_vit import kept_tubelet_ids
 
     method = tiny_token_pruning(anonymizer_shape)
     tubelet = tuple(c // g for c, g in zip(clip_shape, method.vit.grid))

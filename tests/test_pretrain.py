@@ -8,7 +8,7 @@ import torch
 
 from anonpriv.methods.token_pruning import TokenPruningMethod
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT
-from anonpriv.methods.token_pruning.pretrain import (
+from anonpriv.methods.token_pruning.pretrained_file import (
     is_pretrained_file,
     load_pretrained,
     resample_position_embedding,

@@ -1,14 +1,11 @@
 """Unit tests of the headline method: score, top-k, fusion, keep ratios, gradients, maps."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
 from anonpriv.methods.token_pruning import DualCLSTubeletViT, TokenPruningMethod
-from anonpriv.methods.token_pruning.layers import TubeletEmbedding
-from anonpriv.methods.token_pruning.method import upsample_tubelet_mask
+from anonpriv.methods.token_pruning.anonymizer import upsample_tubelet_mask
 from anonpriv.methods.token_pruning.scoring import (
     cls_to_patch_attention,
     keep_count,
@@ -115,22 +112,6 @@ def test_gradient_reaches_both_cls_tokens_and_reversal_flips_the_backbone_gradie
     assert torch.allclose(vit.priv_cls.grad, -detector_backbone, atol=1e-7)  # the backbone is pushed away
 
 
-def test_trunc_normal_draws_what_timm_draws_and_stays_in_bounds():
-    from timm.layers import trunc_normal_ as timm_trunc_normal_
-
-    from anonpriv.models.weights import trunc_normal_
-
-    ours, theirs = torch.empty(4096), torch.empty(4096)
-    torch.manual_seed(7)
-    trunc_normal_(ours, std=0.02)
-    torch.manual_seed(7)
-    timm_trunc_normal_(theirs, std=0.02)
-    assert torch.equal(ours, theirs)
-    assert abs(ours.std().item() - 0.02) < 0.002 and ours.abs().max() <= 2.0
-    wide = trunc_normal_(torch.empty(4096), std=1.0, a=-0.5, b=0.5)
-    assert wide.min() >= -0.5 and wide.max() <= 0.5 and wide.std() < 0.35  # the bounds truncate
-
-
 def test_kept_mask_is_temporally_consistent_within_each_tube():
     vit = _vit()
     out = vit(torch.rand(2, 3, *CLIP))
@@ -210,14 +191,6 @@ def test_pretrained_weights_need_the_linear_stem_and_an_existing_file(tmp_path):
                                  embed_dim=32, depth=3, num_heads=2).state_dict(), path)
     with pytest.raises(ValueError, match="stem='linear'"):
         _vit(stem="conv").load_pretrained_vit(path, "vit_tiny_patch16_224")
-
-
-def test_conv_stem_tokens_follow_the_tubelet_grid():
-    embed = TubeletEmbedding((8, 16, 16), (2, 4, 4), 32, motion_channels=True, stem="conv")
-    assert embed(torch.rand(1, 3, 8, 16, 16)).shape == (1, 64, 32)
-    with pytest.raises(ValueError, match="clip of shape"):
-        embed(torch.rand(1, 3, 8, 32, 32))
-    assert math.prod(embed.grid) == embed.num_tubelets
 
 
 def test_attention_map_callback_writes_image_events(tmp_path):

@@ -1,19 +1,15 @@
-"""The tubelet ViT downstream: a normal utility model on clips, and a pruned path on tubelet ids."""
+"""The tubelet ViT downstream: a normal utility model on clips, and a pruned path on tubelet ids.
+(The tubelet ops it is built on: tests/test_layers.py.)"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from anonpriv.layers import kept_tubelet_ids
 from anonpriv.methods.registry import build_method
 from anonpriv.models import create_utility_model, list_utility_models
-from anonpriv.models.token_vit import (
-    TubeletViT,
-    gather_rows,
-    gather_tubelets,
-    kept_tubelet_ids,
-    patchify_tubelets,
-)
+from anonpriv.models.token_vit import TubeletViT
 
 
 @pytest.fixture
@@ -27,22 +23,6 @@ def test_registered_and_buildable_by_name():
     model = create_utility_model("tubelet_vit_tiny", 6, {"clip_shape": [16, 112, 112], "tubelet": [2, 14, 14]})
     assert isinstance(model, TubeletViT) and model.grid == (8, 8, 8)
     assert model(torch.rand(1, 3, 16, 112, 112)).shape == (1, 6)
-
-
-def test_patchify_matches_a_strided_conv3d():
-    video = torch.rand(2, 3, 4, 8, 12)
-    conv = torch.nn.Conv3d(3, 7, kernel_size=(2, 4, 4), stride=(2, 4, 4), bias=False)
-    expected = conv(video).flatten(2).transpose(1, 2)  # (B, N, 7) in (time, row, column) order
-    rows = patchify_tubelets(video, (2, 4, 4))
-    assert rows.shape == (2, 2 * 2 * 3, 3 * 2 * 4 * 4)
-    torch.testing.assert_close(rows @ conv.weight.flatten(1).T, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_gathering_tubelets_equals_selecting_rows_of_the_full_patchify():
-    video = torch.rand(2, 3, 6, 8, 12)
-    ids = torch.tensor([[0, 5, 17, 11], [3, 3, 8, -1]])
-    expected = gather_rows(patchify_tubelets(video, (2, 4, 4)), ids)
-    assert torch.equal(gather_tubelets(video, (2, 4, 4), ids), expected)
 
 
 def test_all_ids_equal_the_full_clip_forward(vit):
@@ -81,14 +61,6 @@ def test_padded_ids_give_each_clip_its_own_result(vit):
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
 
 
-def test_gather_rows_broadcasts_a_shared_table():
-    table = torch.arange(12.0).view(1, 4, 3)
-    ids = torch.tensor([[3, 0], [1, -1]])
-    out = gather_rows(table, ids)
-    assert out.shape == (2, 2, 3)
-    assert out[0, 0].tolist() == [9.0, 10.0, 11.0] and out[1, 1].tolist() == [0.0, 1.0, 2.0]
-
-
 def test_other_clip_sizes_resample_the_position_embeddings(vit):
     with torch.no_grad():
         assert vit(torch.rand(1, 3, 4, 24, 16)).shape == (1, 5)
@@ -115,3 +87,26 @@ def test_selectable_as_a_method_utility_model_and_fed_token_pruning_ids(tiny_bat
         # the kept tubelets of the masked clip are the raw pixels, so both inputs agree
         torch.testing.assert_close(method.utility.forward_tubelets(out["video"], ids), pruned)
     assert pruned.shape == (len(tiny_batch["video"]), 8)
+
+
+def test_tubelet_vit_keeps_the_weights_and_outputs_it_had_with_timm_blocks(monkeypatch):
+    # The action model was built from timm blocks before its torch-only ViTBlock existed: a seed gives
+    # the same initial weights and the same outputs (full clip and a padded tubelet subset) as it did then.
+    from timm.models.vision_transformer import Block
+
+    import anonpriv.models.token_vit as token_vit
+
+    kwargs = dict(num_classes=5, clip_shape=(8, 16, 16), tubelet=(2, 4, 4), embed_dim=32, depth=2, num_heads=2)
+    torch.manual_seed(3)
+    ours = TubeletViT(**kwargs).eval()
+    monkeypatch.setattr(token_vit, "ViTBlock", Block)
+    torch.manual_seed(3)
+    theirs = TubeletViT(**kwargs).eval()
+    assert isinstance(theirs.blocks[0], Block) and not isinstance(ours.blocks[0], Block)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for name, value in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], value), name
+    clip = torch.rand(2, 3, 8, 16, 16)
+    ids = torch.tensor([[0, 5, 9, -1], [1, 2, 3, 4]])
+    assert torch.allclose(ours(clip), theirs(clip), atol=1e-5)
+    assert torch.allclose(ours.forward_tubelets(clip, ids), theirs.forward_tubelets(clip, ids), atol=1e-5)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from anonpriv.layers import Normalize
 from anonpriv.models.registry import register_privacy_model
-from anonpriv.models.utility import Normalize
-from anonpriv.models.weights import create_timm_model, load_local_weights, timm_normalization
+from anonpriv.models.weights import create_timm_model, timm_normalization
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)

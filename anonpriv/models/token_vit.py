@@ -12,14 +12,12 @@ quadratic and the MLPs linear in the token count). :class:`TubeletViT` does both
   transformer runs on ``1 + k`` tokens instead of ``1 + N``. With every id it equals the full
   forward.
 
-Tubelet ids are the same everywhere in anonpriv: non-overlapping ``t x p x q`` tubelets numbered in
-(time, row, column) order. An anonymizer whose tubelet grid equals this model's grid hands its ids
-over directly: e.g. token pruning on 16 x 64 x 64 clips with 4 x 8 x 8 tubelets and this model on
-the full 16 x 112 x 112 clip with 4 x 14 x 14 tubelets both have a 4 x 8 x 8 grid.
-:func:`kept_tubelet_ids` turns an anonymizer's ``tubelet_mask`` into such ids.
-
-Every selection below is a tensor op (views, advanced indexing, gather, argsort); nothing loops
-over tubelets, and the pruned path copies only the kept tubelets' pixels.
+Tubelet ids are the same everywhere in anonpriv (:mod:`anonpriv.layers.tubelets`): non-overlapping
+``t x p x q`` tubelets numbered in (time, row, column) order. An anonymizer whose tubelet grid equals
+this model's grid hands its ids over directly: e.g. token pruning on 16 x 64 x 64 clips with
+4 x 8 x 8 tubelets and this model on the full 16 x 112 x 112 clip with 4 x 14 x 14 tubelets both
+have a 4 x 8 x 8 grid. :func:`~anonpriv.layers.tubelets.kept_tubelet_ids` turns an anonymizer's
+``tubelet_mask`` into such ids. The pruned path copies only the kept tubelets' pixels.
 """
 
 from __future__ import annotations
@@ -28,86 +26,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anonpriv.layers import (
+    ViTBlock,
+    gather_rows,
+    gather_tubelets,
+    init_vit_weights,
+    patchify_tubelets,
+    trunc_normal_,
+    tubelet_grid,
+)
+from anonpriv.layers.tubelets import DEFAULT_MEAN, DEFAULT_STD, Shape3
 from anonpriv.models.registry import register_utility_model
-from anonpriv.models.vit_layers import ViTBlock
-from anonpriv.models.weights import init_vit_weights, trunc_normal_
-
-Shape3 = tuple[int, int, int]
-
-
-def tubelet_grid(clip_shape: Shape3, tubelet: Shape3) -> Shape3:
-    """Tubelets along (time, rows, columns) of a ``clip_shape`` (T, H, W) clip; the tubelet
-    ``(t, p, q)`` must divide it exactly."""
-    (T, H, W), (t, p, q) = clip_shape, tubelet
-    if min(t, p, q) < 1 or T % t or H % p or W % q:
-        raise ValueError(
-            f"tubelet {tuple(tubelet)} must divide the clip {tuple(clip_shape)} (T, H, W) exactly: "
-            "change the tubelet size or the clip size."
-        )
-    return T // t, H // p, W // q
-
-
-def tubelet_view(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
-    """(B, C, T, H, W) -> a (B, gt, gh, gw, C, t, p, q) view of the same memory: tubelet
-    ``(i, j, k)`` of the grid is ``view[:, i, j, k]`` (nothing is copied)."""
-    B, C, T, H, W = video.shape
-    t, p, q = tubelet
-    gt, gh, gw = tubelet_grid((T, H, W), tubelet)
-    return video.reshape(B, C, gt, t, gh, p, gw, q).permute(0, 2, 4, 6, 1, 3, 5, 7)
-
-
-def patchify_tubelets(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
-    """(B, C, T, H, W) -> (B, N, C * t * p * q): the pixels of every tubelet, one row each.
-
-    Rows are in tubelet-id order (time, row, column); each row is flattened in (C, t, p, q) order,
-    the order of a ``Conv3d(kernel=stride=tubelet)`` weight, so a linear layer on these rows is
-    that convolution.
-    """
-    view = tubelet_view(video, tubelet)
-    B, gt, gh, gw = view.shape[:4]
-    return view.reshape(B, gt * gh * gw, -1)
-
-
-def gather_tubelets(video: torch.Tensor, tubelet: Shape3, ids: torch.Tensor) -> torch.Tensor:
-    """The rows of :func:`patchify_tubelets` for tubelets ``ids`` (B, k) only -> (B, k, C*t*p*q).
-
-    Only the chosen tubelets' pixels are copied (one advanced-indexing gather on
-    :func:`tubelet_view`). Negative ids (padding) read tubelet 0.
-    """
-    view = tubelet_view(video, tubelet)
-    B, _, gh, gw = view.shape[:4]
-    safe = ids.clamp_min(0)
-    frame_slot, cell = safe // (gh * gw), safe % (gh * gw)
-    batch = torch.arange(B, device=ids.device).unsqueeze(1)
-    return view[batch, frame_slot, cell // gw, cell % gw].reshape(B, ids.shape[1], -1)
-
-
-def gather_rows(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``values`` (B or 1, N, D) at row ``ids`` (B, k) -> (B, k, D). Negative ids (padding)
-    read row 0; callers mask those positions out."""
-    B, k = ids.shape
-    safe = ids.clamp_min(0)
-    index = safe.unsqueeze(-1).expand(B, k, values.shape[-1])
-    return values.expand(B, -1, -1).gather(1, index)
-
-
-def kept_tubelet_ids(tubelet_mask: torch.Tensor) -> torch.Tensor:
-    """Ids of the kept tubelets of a (B, ...) boolean mask, as (B, k) int64 in ascending order.
-
-    ``k`` is the largest kept count in the batch; rows that keep fewer are padded with ``-1``
-    (which :meth:`TubeletViT.forward_tubelets` masks out).
-    """
-    flat = tubelet_mask.flatten(1).bool()
-    counts = flat.sum(dim=1)
-    k = max(int(counts.max()), 1) if flat.shape[0] else 1
-    # Stable sort on "is pruned": kept ids first, each group in ascending id order.
-    order = torch.argsort((~flat).to(torch.uint8), dim=1, stable=True)[:, :k]
-    padding = torch.arange(k, device=flat.device).unsqueeze(0) >= counts.unsqueeze(1)
-    return order.masked_fill(padding, -1)
 
 
 class TubeletViT(nn.Module):
-    """A ViT over non-overlapping tubelets with a CLS token (:class:`~anonpriv.models.vit_layers.ViTBlock` blocks).
+    """A ViT over non-overlapping tubelets with a CLS token (:class:`~anonpriv.layers.vit.ViTBlock` blocks).
 
     Args:
         num_classes: action classes.
@@ -133,8 +66,8 @@ class TubeletViT(nn.Module):
         in_channels: int = 3,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
-        mean: tuple[float, ...] = (0.5, 0.5, 0.5),
-        std: tuple[float, ...] = (0.25, 0.25, 0.25),
+        mean: tuple[float, ...] = DEFAULT_MEAN,
+        std: tuple[float, ...] = DEFAULT_STD,
     ) -> None:
         super().__init__()
         if embed_dim % num_heads:

@@ -5,25 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from anonpriv.layers import Normalize
 from anonpriv.models.registry import register_utility_model
 from anonpriv.models.weights import load_local_weights, load_torchvision_state_dict, torchvision_weights
 
 # Kinetics statistics used by torchvision's video models.
 _KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 _KINETICS_STD = (0.22803, 0.22145, 0.216989)
-
-
-class Normalize(nn.Module):
-    """Per-channel normalisation of a (B, C, ...) tensor."""
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean), persistent=False)
-        self.register_buffer("std", torch.tensor(std), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return (x - self.mean.view(shape)) / self.std.view(shape)
 
 
 def _conv3d_block(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from anonpriv.methods.token_pruning.layers import DEFAULT_MEAN, DEFAULT_STD
+from anonpriv.layers.tubelets import DEFAULT_MEAN, DEFAULT_STD
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT, PruningOutput
 from anonpriv.methods.token_pruning.pretrained_file import load_pretrained, read_pretrained
 

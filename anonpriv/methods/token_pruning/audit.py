@@ -11,9 +11,8 @@ once the CLS heads have learned their tasks; :func:`cls_head_quality` says wheth
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
-
 import math
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F

@@ -28,15 +28,9 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from anonpriv.layers import dann_ramp
 from anonpriv.methods.base import AnonymizationMethod, LossTerms
-
-# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here as before.
-from anonpriv.methods.token_pruning.anonymizer import (  # noqa: F401
-    TokenPruningAnonymizer,
-    token_pruning_anonymizer,
-    upsample_tubelet_mask,
-)
-from anonpriv.methods.token_pruning.layers import dann_ramp
+from anonpriv.methods.token_pruning.anonymizer import token_pruning_anonymizer
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT
 from anonpriv.methods.token_pruning.scoring import check_keep_ratio
 from anonpriv.methods.token_pruning.visualize import AttentionMapLogger
@@ -73,7 +67,7 @@ class TokenPruningMethod(AnonymizationMethod):
             dropout, in training only (see :class:`DualCLSTubeletViT`); 0 in the tiny default, 0.2 /
             0.2 / 0.1 in the paper's config (the authors' code; the paper is silent).
         stem, stem_width, motion_channels: the tubelet embedding (see
-            :class:`~anonpriv.methods.token_pruning.layers.TubeletEmbedding`); pretrained 2D
+            :class:`~anonpriv.layers.tubelets.TubeletEmbedding`); pretrained 2D
             weights need ``stem="linear"``.
         attention_map_clips: how many fixed validation clips :class:`AttentionMapLogger` draws in
             TensorBoard after each validation epoch (0: none).

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from anonpriv.methods.token_pruning.layers import TubeletEmbedding, scale_gradient
+from anonpriv.layers import TubeletEmbedding, ViTBlock, init_vit_weights, scale_gradient, trunc_normal_
 from anonpriv.methods.token_pruning.scoring import (
     NUM_CLS,
     check_keep_ratio,
@@ -25,8 +25,6 @@ from anonpriv.methods.token_pruning.scoring import (
     prune_and_fuse,
     utility_privacy_score,
 )
-from anonpriv.models.vit_layers import ViTBlock
-from anonpriv.models.weights import init_vit_weights, trunc_normal_
 
 
 @dataclasses.dataclass

@@ -22,21 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from anonpriv.methods.token_pruning.model import DualCLSTubeletViT
-
-# The file format (torch alone) lives in its own module; its names are re-exported from here as before.
-from anonpriv.methods.token_pruning.pretrained_file import (  # noqa: F401
-    BUILTIN_PREFIX,
-    BUILTIN_WEIGHTS_DIR,
-    GEOMETRY_KEYS,
-    PRETRAINED_FORMAT,
-    is_pretrained_file,
-    load_pretrained,
-    read_pretrained,
-    resample_position_embedding,
-    resolve_weights_file,
-    save_pretrained,
-    vit_geometry,
-)
+from anonpriv.methods.token_pruning.pretrained_file import save_pretrained
 
 
 class DualCLSPretraining(pl.LightningModule):

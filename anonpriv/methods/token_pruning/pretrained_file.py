@@ -1,9 +1,8 @@
 """The file format of a pretrained dual-CLS backbone (``anonpriv pretrain``'s output, the shipped
 ``anonpriv:NAME`` weights): writing, reading and loading it into a :class:`DualCLSTubeletViT`.
 
-Torch alone: the pretraining LightningModule is in :mod:`anonpriv.methods.token_pruning.pretrain`
-(which re-exports these names), so the token-pruning anonymizer is built from such a file without
-Lightning.
+Torch alone: the pretraining LightningModule is in :mod:`anonpriv.methods.token_pruning.pretrain`,
+so the token-pruning anonymizer is built from such a file without Lightning.
 """
 
 from __future__ import annotations

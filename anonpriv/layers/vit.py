@@ -3,7 +3,7 @@
 The token-pruning anonymizer (:mod:`anonpriv.methods.token_pruning`) and the tubelet ViT action
 model (:mod:`anonpriv.models.token_vit`) both build on :class:`ViTBlock`. Parameter names, their
 order and the LayerNorm eps (1e-6) follow timm's ViT block, so the blocks of a 2D timm ViT load
-with ``load_state_dict`` and, with :func:`anonpriv.models.weights.init_vit_weights`, a seed gives
+with ``load_state_dict`` and, with :func:`anonpriv.layers.init.init_vit_weights`, a seed gives
 timm's initial weights; importing these layers does not import timm.
 """
 

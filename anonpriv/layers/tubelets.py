@@ -1,6 +1,18 @@
-"""Building blocks of the dual-CLS tubelet ViT beside the shared ViT block
-(:mod:`anonpriv.models.vit_layers`): tubelet embedding and gradient reversal. Torch only:
-anonymizing with the method imports no timm."""
+"""Tubelets: the token unit of every transformer in anonpriv, and the ops that select them.
+
+A (B, C, T, H, W) clip is cut into non-overlapping ``t x p x q`` tubelets, numbered in (time, row,
+column) order; tubelet id ``i`` is the token's index in that order, the same everywhere (token
+pruning's ``tubelet_mask``, the tubelet ViT's ``ids``). An anonymizer whose tubelet grid equals a
+model's grid hands its ids over directly: e.g. 4 x 8 x 8 tubelets on 16 x 64 x 64 clips and
+4 x 14 x 14 tubelets on 16 x 112 x 112 clips both have a 4 x 8 x 8 grid.
+
+* :func:`tubelet_grid`, :func:`tubelet_view`, :func:`patchify_tubelets`, :func:`gather_tubelets`,
+  :func:`gather_rows`, :func:`kept_tubelet_ids`: tensor ops (views, advanced indexing, gather,
+  argsort) that cut a clip into tubelet rows or pick some of them; nothing loops over tubelets, and
+  gathering copies only the chosen tubelets' pixels.
+* :class:`TubeletEmbedding`: a clip -> one token per tubelet, through a strided Conv3d (or a small
+  convolutional stem).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +22,79 @@ from torch import nn
 #: The tiny default's input normalisation of [0, 1] clips (2D timm weights bring their own).
 DEFAULT_MEAN = (0.5, 0.5, 0.5)
 DEFAULT_STD = (0.25, 0.25, 0.25)
+
+Shape3 = tuple[int, int, int]
+
+
+def tubelet_grid(clip_shape: Shape3, tubelet: Shape3) -> Shape3:
+    """Tubelets along (time, rows, columns) of a ``clip_shape`` (T, H, W) clip; the tubelet
+    ``(t, p, q)`` must divide it exactly."""
+    (T, H, W), (t, p, q) = clip_shape, tubelet
+    if min(t, p, q) < 1 or T % t or H % p or W % q:
+        raise ValueError(
+            f"tubelet {tuple(tubelet)} must divide the clip {tuple(clip_shape)} (T, H, W) exactly: "
+            "change the tubelet size or the clip size."
+        )
+    return T // t, H // p, W // q
+
+
+def tubelet_view(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
+    """(B, C, T, H, W) -> a (B, gt, gh, gw, C, t, p, q) view of the same memory: tubelet
+    ``(i, j, k)`` of the grid is ``view[:, i, j, k]`` (nothing is copied)."""
+    B, C, T, H, W = video.shape
+    t, p, q = tubelet
+    gt, gh, gw = tubelet_grid((T, H, W), tubelet)
+    return video.reshape(B, C, gt, t, gh, p, gw, q).permute(0, 2, 4, 6, 1, 3, 5, 7)
+
+
+def patchify_tubelets(video: torch.Tensor, tubelet: Shape3) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, N, C * t * p * q): the pixels of every tubelet, one row each.
+
+    Rows are in tubelet-id order (time, row, column); each row is flattened in (C, t, p, q) order,
+    the order of a ``Conv3d(kernel=stride=tubelet)`` weight, so a linear layer on these rows is
+    that convolution.
+    """
+    view = tubelet_view(video, tubelet)
+    B, gt, gh, gw = view.shape[:4]
+    return view.reshape(B, gt * gh * gw, -1)
+
+
+def gather_tubelets(video: torch.Tensor, tubelet: Shape3, ids: torch.Tensor) -> torch.Tensor:
+    """The rows of :func:`patchify_tubelets` for tubelets ``ids`` (B, k) only -> (B, k, C*t*p*q).
+
+    Only the chosen tubelets' pixels are copied (one advanced-indexing gather on
+    :func:`tubelet_view`). Negative ids (padding) read tubelet 0.
+    """
+    view = tubelet_view(video, tubelet)
+    B, _, gh, gw = view.shape[:4]
+    safe = ids.clamp_min(0)
+    frame_slot, cell = safe // (gh * gw), safe % (gh * gw)
+    batch = torch.arange(B, device=ids.device).unsqueeze(1)
+    return view[batch, frame_slot, cell // gw, cell % gw].reshape(B, ids.shape[1], -1)
+
+
+def gather_rows(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``values`` (B or 1, N, D) at row ``ids`` (B, k) -> (B, k, D). Negative ids (padding)
+    read row 0; callers mask those positions out."""
+    B, k = ids.shape
+    safe = ids.clamp_min(0)
+    index = safe.unsqueeze(-1).expand(B, k, values.shape[-1])
+    return values.expand(B, -1, -1).gather(1, index)
+
+
+def kept_tubelet_ids(tubelet_mask: torch.Tensor) -> torch.Tensor:
+    """Ids of the kept tubelets of a (B, ...) boolean mask, as (B, k) int64 in ascending order.
+
+    ``k`` is the largest kept count in the batch; rows that keep fewer are padded with ``-1``
+    (which :meth:`TubeletViT.forward_tubelets` masks out).
+    """
+    flat = tubelet_mask.flatten(1).bool()
+    counts = flat.sum(dim=1)
+    k = max(int(counts.max()), 1) if flat.shape[0] else 1
+    # Stable sort on "is pruned": kept ids first, each group in ascending id order.
+    order = torch.argsort((~flat).to(torch.uint8), dim=1, stable=True)[:, :k]
+    padding = torch.arange(k, device=flat.device).unsqueeze(0) >= counts.unsqueeze(1)
+    return order.masked_fill(padding, -1)
 
 
 class TubeletEmbedding(nn.Module):
@@ -35,16 +120,9 @@ class TubeletEmbedding(nn.Module):
                  in_channels: int = 3, motion_channels: bool | str = False, stem: str = "linear", stem_width: int = 16,
                  mean: tuple[float, ...] = DEFAULT_MEAN, std: tuple[float, ...] = DEFAULT_STD) -> None:
         super().__init__()
-        T, H, W = clip_shape
-        t, ph, pw = tubelet
-        if min(t, ph, pw) < 1 or T % t or H % ph or W % pw:
-            raise ValueError(
-                f"tubelet {tuple(tubelet)} must divide the clip {tuple(clip_shape)} (T, H, W) exactly: "
-                "change the tubelet size or the clip size."
-            )
-        self.clip_shape = (T, H, W)
-        self.tubelet = (t, ph, pw)
-        self.grid = (T // t, H // ph, W // pw)
+        self.grid = tubelet_grid(clip_shape, tubelet)
+        self.clip_shape = tuple(clip_shape)
+        self.tubelet = tuple(tubelet)
         if motion_channels not in (False, True, "none", "signed", "magnitude"):
             raise ValueError(f"motion_channels={motion_channels!r}: use false, 'signed' (true) or 'magnitude'.")
         self.motion_channels = {False: False, "none": False, True: "signed"}.get(motion_channels, motion_channels)
@@ -94,29 +172,3 @@ def _conv_stem(in_channels: int, width: int, tubelet: tuple[int, int, int]) -> t
                    nn.BatchNorm3d(out), nn.ReLU(inplace=True)]
         channels, t_left, p_left = out, t_left // st, p_left // sp
     return nn.Sequential(*layers), channels
-
-
-class _ScaleGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return ctx.scale * grad, None
-
-
-def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """Identity forward; multiplies the gradient by ``scale`` backward.
-
-    ``scale = -w`` is DANN's gradient-reversal layer (GRL); ``scale = 1`` is a plain connection.
-    """
-    if scale == 1.0:
-        return x
-    return _ScaleGradient.apply(x, scale)
-
-
-def dann_ramp(progress: float, gamma: float = 10.0) -> float:
-    """DANN's schedule ``2 / (1 + exp(-gamma p)) - 1``: 0 at the start of training, ~1 at the end."""
-    return float(2.0 / (1.0 + torch.exp(torch.tensor(-gamma * progress))) - 1.0)
