@@ -25,9 +25,11 @@ _EXPORTS = {
     "PRIVACY_ATTRIBUTES": "synthetic",
     "SyntheticClipGenerator": "synthetic",
     "UCF101Source": "ucf101",
-    "DatasetError": "video_dataset",
-    "SkippedVideosWarning": "video_dataset",
+    "VideoClipDataset": "video_dataset",
     "VideoFolderSource": "video_dataset",
+    "DatasetError": "video_index",
+    "SkippedVideosWarning": "video_index",
+    "VideoIndex": "video_index",
     "VideoReadError": "video_io",
 }
 

@@ -9,11 +9,17 @@ Every transform crops a box from the frames and resizes it to ``(height, width)`
   horizontal flip with probability one half.
 
 :func:`frames_to_clip` applies a box: uint8 ``(T, H, W, 3)`` RGB -> float32 ``(3, T, h, w)`` in [0, 1].
+
+A clip transform is what a :class:`~anonpriv.data.video_dataset.VideoClipDataset` applies to the
+decoded frames of an item: any callable ``transform(frames (T, H, W, 3) uint8) -> (3, T, h, w)
+float32``. :class:`RandomCropFlip` (training) and :class:`CenterCrop` (evaluation) are the two the
+real-video sources use.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -73,3 +79,34 @@ def frames_to_clip(frames: np.ndarray | torch.Tensor, box: Box, out_height: int,
     if flip:
         crop = crop.flip(-1)
     return crop.div_(255.0).clamp_(0.0, 1.0).permute(1, 0, 2, 3).contiguous()
+
+
+class ClipTransform(Protocol):
+    """Decoded frames -> the clip a model sees (see the module docstring)."""
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor: ...
+
+
+class RandomCropFlip:
+    """Training: a random resized crop covering ``scale`` of the frame's area, then a left-right flip
+    with probability one half; both drawn from torch's global generator, crop first."""
+
+    def __init__(self, height: int, width: int, scale: tuple[float, float] = (0.6, 1.0)) -> None:
+        self.height, self.width, self.scale = height, width, tuple(scale)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        frame_height, frame_width = frames.shape[1:3]
+        box = random_resized_crop_box(frame_height, frame_width, self.height, self.width, scale=self.scale)
+        flip = bool(torch.rand(()) < 0.5)
+        return frames_to_clip(frames, box, self.height, self.width, flip=flip)
+
+
+class CenterCrop:
+    """Evaluation: the centred box of :func:`center_crop_box` (``fraction`` of the largest one)."""
+
+    def __init__(self, height: int, width: int, fraction: float = 1.0) -> None:
+        self.height, self.width, self.fraction = height, width, fraction
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        box = center_crop_box(frames.shape[1], frames.shape[2], self.height, self.width, self.fraction)
+        return frames_to_clip(frames, box, self.height, self.width)

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Literal
 
 from anonpriv.data.privacy_labels import PrivacyLabelError, PrivacyLabels, load_privacy_labels, video_key
-from anonpriv.data.video_dataset import DatasetError, VideoFolderSource, video_id_of
+from anonpriv.data.video_dataset import VideoFolderSource
+from anonpriv.data.video_index import DatasetError, video_id_of
 
 ROLES = {"1": "train", "2": "test"}
 #: ``<source>_<action>`` then the five meta tags and the clip number of an HMDB51 file name.

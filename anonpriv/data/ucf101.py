@@ -27,7 +27,8 @@ import re
 from pathlib import Path
 
 from anonpriv.data.privacy_labels import video_key
-from anonpriv.data.video_dataset import DatasetError, VideoFolderSource
+from anonpriv.data.video_dataset import VideoFolderSource
+from anonpriv.data.video_index import DatasetError
 
 GROUP = re.compile(r"_g(\d+)_c\d+$", re.IGNORECASE)
 
