@@ -17,7 +17,7 @@ Token pruning appears twice, both with the config's linear stem and motion chann
 * ``token_pruning (config, 64 px, anonymize path)``: the tiny config as it is (the default data
   config's 64 px frames, the config's tubelets) on 112-pixel uint8 clips the way
   ``anonpriv anonymize`` runs it
-  (:meth:`SlidingClipAnonymizer.run_batch <anonpriv.anonymize.SlidingClipAnonymizer.run_batch>`:
+  (:meth:`SlidingClipAnonymizer.run_batch <anonpriv.anonymize.engine.SlidingClipAnonymizer.run_batch>`:
   resize to 64 px, prune, upsample the mask to 112 px, mask the original frames in uint8).
 
 The config's tubelet and frame size are read from ``configs/method/token_pruning.yaml`` and
@@ -113,7 +113,7 @@ Setup = Callable[[str, torch.Tensor], Callable[[], object]]
 
 def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
     """``(row name, setup(device, batch) -> timed call)`` for every method variant."""
-    from anonpriv.anonymize import SlidingClipAnonymizer
+    from anonpriv.anonymize.engine import SlidingClipAnonymizer
     from anonpriv.methods.registry import METHODS
 
     def plain(name: str, **overrides):
@@ -134,7 +134,7 @@ def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
     full_size_tubelet = tubelet_like_config(clip_shape)
     config_px = config_clip_shape()[1]
     from anonpriv.faces import faces_available
-    from baselines.blackening_anonymizer import DEFAULT_DETECTOR, detector_available
+    from anonpriv.baselines.blackening.anonymizer import DEFAULT_DETECTOR, detector_available
 
     rows = []
     for name in METHODS:

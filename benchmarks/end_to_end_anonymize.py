@@ -2,7 +2,7 @@
 
 A 112 x 112, 30 fps video of a few hundred frames is written with PyAV (libx264) into a temporary
 folder; then each method variant anonymizes it through the command's Python entry point
-(:func:`anonpriv.anonymize.main`: decode + resize + anonymize + mask + encode, defaults otherwise:
+(:func:`anonpriv.anonymize.cli.main`: decode + resize + anonymize + mask + encode, defaults otherwise:
 batch 4, libx264 CRF 18). Each variant runs in its own process so its peak resident memory
 (``VmHWM``) is its own; the process first anonymizes the video once untimed (warm-up),
 then ``--repeats`` timed times, and the median wall time of a whole ``main()`` call (method build
@@ -16,7 +16,7 @@ is upsampled back to 112 px), the same tiny model built for 16 x 112 x 112 clips
 tubelets (the config's 4 x 8 x 8 grid of 256 tubelets, no resize; see
 :func:`~benchmarks.anonymize_throughput.tubelet_like_config`), and the tiny config again with
 ``--threads`` set to every core instead of the command's default of one core fewer
-(:func:`~anonpriv.anonymize.default_cpu_threads`; decoding and encoding run in their own threads).
+(:func:`~anonpriv.anonymize.cli.default_cpu_threads`; decoding and encoding run in their own threads).
 The tubelet and frame size are read from the configs. Weights are untrained: speed does not depend
 on them, so token pruning is built with ``--method-arg pretrained_file=null`` (its config starts
 from ``anonpriv:dual_cls_vit_tiny``) and the benchmark runs whether or not that file exists.
@@ -42,7 +42,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 
 import numpy as np
 
-from anonpriv.anonymize import default_cpu_threads
+from anonpriv.anonymize.cli import default_cpu_threads
 from benchmarks.anonymize_throughput import (
     NUM_ACTIONS,
     NUM_PRIVACY,
@@ -131,7 +131,7 @@ def measure(video: str, output: str, arguments: list[str], repeats: int) -> dict
 
     import torch
 
-    from anonpriv.anonymize import main as anonymize_main
+    from anonpriv.anonymize.cli import main as anonymize_main
     from anonpriv.data.video_io import probe_video
 
     video, output = Path(video), Path(output)

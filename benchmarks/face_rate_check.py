@@ -3,7 +3,7 @@
 A short real-face clip, scikit-image's ``astronaut`` photograph (head and shoulders, the face about
 40 x 50 pixels) moving left to right across a 224 x 224 frame
 (:func:`anonpriv.data.synthetic_faces.astronaut_clip`), goes through every registered method the way
-``anonpriv anonymize`` runs it (:class:`~anonpriv.anonymize.SlidingClipAnonymizer`: a method with a
+``anonpriv anonymize`` runs it (:class:`~anonpriv.anonymize.engine.SlidingClipAnonymizer`: a method with a
 clip size sees the frames resized to it, its output (or its mask, for token pruning) is brought back
 to 224 x 224). The face rate (:mod:`anonpriv.metrics.face_rate`: share of frames where CenterFace's
 heat reaches the threshold) is measured on the raw clip and on each output, at the metric's
@@ -53,7 +53,7 @@ def clip_frames(video: torch.Tensor) -> list[np.ndarray]:
 
 def anonymize_frames(method, frames: list[np.ndarray]) -> torch.Tensor:
     """The method's output for ``frames`` as ``anonpriv anonymize`` computes it: ``(1, 3, T', H, W)``."""
-    from anonpriv.anonymize import SlidingClipAnonymizer
+    from anonpriv.anonymize.engine import SlidingClipAnonymizer
 
     runner = SlidingClipAnonymizer(method.eval(), batch_size=1)
     out = np.concatenate([batch for batch, _ in runner.anonymize(iter(frames))])
@@ -100,7 +100,7 @@ def methods_to_check(checkpoints: dict[str, str]) -> list[tuple[str, object, str
 
 def _detector_available(config: dict) -> bool:
     """Whether blackening with ``config`` finds people here without a download (offline: only from a file)."""
-    from baselines.blackening_anonymizer import DEFAULT_DETECTOR, detector_available
+    from anonpriv.baselines.blackening.anonymizer import DEFAULT_DETECTOR, detector_available
 
     return detector_available(config.get("detector", DEFAULT_DETECTOR), config.get("detector_weights_file"))
 

@@ -209,14 +209,14 @@ def startup_commands(quick: bool) -> dict[str, list[str]]:
     token_kwargs = {token[i + 1].split("=", 1)[0]: token[i + 1].split("=", 1)[1]
                     for i in range(len(token) - 1) if token[i] == "--method-arg"}
     clip_shape = [int(v) for v in token[token.index("--clip-shape") + 1:][:3]]
-    build_token = ("import yaml; from anonpriv.anonymize import load_anonymizer; "
+    build_token = ("import yaml; from anonpriv.anonymize.cli import load_anonymizer; "
                    f"load_anonymizer('token_pruning', None, {{k: yaml.safe_load(v) for k, v in {token_kwargs!r}.items()}}, "
                    f"{clip_shape!r})")
     return {
         "`import torch` (reference)": [python, "-c", "import torch"],
         "`import anonpriv.anonymize`": [python, "-c", "import anonpriv.anonymize"],
         "anonymize imports + build, `--method blur`": [
-            python, "-c", "from anonpriv.anonymize import load_anonymizer; load_anonymizer('blur', None)"],
+            python, "-c", "from anonpriv.anonymize.cli import load_anonymizer; load_anonymizer('blur', None)"],
         "anonymize imports + build, tiny token pruning": [python, "-c", build_token],
         "`anonpriv anonymize --help`": anonpriv_command("anonymize", "--help"),
         "`anonpriv --help`": anonpriv_command("--help"),

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from anonpriv.anonymize import SlidingClipAnonymizer, main
+from anonpriv.anonymize.cli import main
+from anonpriv.anonymize.engine import SlidingClipAnonymizer
 from anonpriv.data.video_io import probe_video, read_frames
 from anonpriv.methods.base import AnonymizationMethod
 

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from anonpriv.anonymize import main
+from anonpriv.anonymize.cli import main
 from anonpriv.data.video_io import probe_video, read_frames
 
 FPS = 25

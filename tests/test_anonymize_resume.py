@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from anonpriv.anonymize import main
+from anonpriv.anonymize.cli import main
 from anonpriv.anonymize.records import RECORD_SUFFIX, record_path
 from anonpriv.data.video_io import probe_video, read_frames
 from tests.test_anonymize_bad_input import write_video

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from anonpriv.anonymize import main
+from anonpriv.anonymize.cli import main
 from anonpriv.anonymize.shards import ShardError, in_shard, parse_shard, shard_of
 from tests.test_anonymize_bad_input import write_video
 

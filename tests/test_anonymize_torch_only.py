@@ -15,7 +15,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from anonpriv.anonymize import AnonymizeError, SlidingClipAnonymizer, load_anonymizer
+from anonpriv.anonymize.cli import load_anonymizer
+from anonpriv.anonymize.engine import SlidingClipAnonymizer
+from anonpriv.anonymize.errors import AnonymizeError
+from anonpriv.baselines.blur import BlurBaseline
 from anonpriv.faces import faces_available
 from anonpriv.methods.base import AnonymizationMethod
 from anonpriv.methods.registry import (
@@ -30,7 +33,6 @@ from anonpriv.methods.registry import (
     load_method,
     method_class,
 )
-from baselines.blur import BlurBaseline
 
 pytestmark = pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 

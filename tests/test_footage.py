@@ -115,7 +115,7 @@ def face_scores(path: Path, every: int = 8) -> np.ndarray:
 
 @needs_faces
 def test_face_blur_hides_large_faces_on_1080p(footage, tmp_path):
-    from anonpriv.anonymize import main
+    from anonpriv.anonymize.cli import main
 
     output = tmp_path / "hidden.mp4"
     assert main([str(footage[48]), "-o", str(output), "--method", "face_blur", "--device", "cpu"]) == 0
@@ -193,7 +193,7 @@ def test_footage_strengths_hide_faces_from_the_detector(method):
 
 
 def test_anonymize_reports_the_footage_strength_and_warns_about_weak_settings(tmp_path, capsys):
-    from anonpriv.anonymize import main
+    from anonpriv.anonymize.cli import main
 
     source = write_face_scene(tmp_path / "clip.mp4", 4, 640, 360)
     assert main([str(source), "-o", str(tmp_path / "a"), "--method", "blur", "--device", "cpu"]) == 0
