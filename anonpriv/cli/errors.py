@@ -1,0 +1,40 @@
+"""Configuration errors of the ``anonpriv`` commands: the user's to fix, so printed as one line.
+
+An error raised while the configuration is turned into objects (a bad value, a missing dataset or
+label file, ``--ckpt_path last`` with nothing to load) is marked by the Lightning CLI
+(:class:`anonpriv.cli.lightning.MarksConfigurationErrors`); :func:`anonpriv.cli.main` prints a
+marked one as ``anonpriv fit: error: <message>`` alone, exit status 2, like LightningCLI's own
+errors for unknown options. Torch-free: the dispatcher and the sweep's report read it.
+"""
+
+from __future__ import annotations
+
+#: Errors raised while the configuration is turned into objects: the user's to fix, not a bug.
+CONFIGURATION_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def mark_configuration_error(error: BaseException) -> None:
+    """Mark ``error`` as the user's to fix: :func:`anonpriv.cli.main` prints it as one line."""
+    error.anonpriv_configuration_error = True
+
+
+def is_configuration_error(error: BaseException) -> bool:
+    return isinstance(error, CONFIGURATION_ERRORS) and getattr(error, "anonpriv_configuration_error", False)
+
+
+def own_message(message: str) -> str:
+    """jsonargparse reports an error raised while building a model given by ``class_path`` as "Does not
+    validate against any of the Union subtypes", with the real message among its ``- `` entries and
+    the whole config after them; keep only the real message."""
+    if not message.startswith("Does not validate against any of the Union subtypes"):
+        return message
+    entries = [line.strip()[2:] for line in message.splitlines() if line.strip().startswith("- ")]
+    own = [e for e in entries if not e.startswith("Expected a <class")]
+    return own[0] if own else message
+
+
+def one_line_message(error: BaseException) -> str:
+    """The message of a configuration error, without the quotes ``KeyError`` adds and without
+    jsonargparse's report around it."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    return own_message(str(message))
