@@ -1,4 +1,4 @@
-"""Lazy package namespaces (PEP 562), shared by the package inits of ``anonpriv`` and ``baselines``.
+"""Lazy package namespaces (PEP 562), shared by the package inits of anonpriv's subpackages and of the baselines.
 
 A package lists its public names and the submodules defining them; nothing is imported until a name
 is asked for. The first name asked for imports every listed submodule, as an eager package would

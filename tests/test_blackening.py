@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from anonpriv.baselines.blackening.anonymizer import Blackening, TorchvisionPersonDetector, boxes_mask, mask_boxes
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.methods import build_anonymizer, build_method
 from anonpriv.models.weights import WeightsDownloadError
-from baselines.blackening_anonymizer import Blackening, TorchvisionPersonDetector, boxes_mask, mask_boxes
 
 pytestmark = pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
+from anonpriv.baselines.face_blur.anonymizer import expand_box, hold_boxes
 from anonpriv.data.synthetic_faces import SyntheticFacesGenerator, SyntheticFacesSource, astronaut_clip
 from anonpriv.faces import INSTALL_HINT, FacesExtraMissing, faces_available
 from anonpriv.methods import build_method
-from baselines.face_blur import expand_box, hold_boxes
 
 needs_faces = pytest.mark.needs_faces
 FRAMES = 8
@@ -264,14 +264,14 @@ def test_face_rate_check_reports_every_method(tmp_path, capsys):
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path:  # `benchmarks` is a folder of scripts, not an installed package
         sys.path.insert(0, root)
-    from anonpriv.methods import METHODS
+    from anonpriv.methods.catalog import CATALOG
     from benchmarks import face_rate_check
 
     output = tmp_path / "face_rate_check.md"
     assert face_rate_check.main(["--quick", "--output", str(output)]) == 0
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
             for line in output.read_text().splitlines() if line.startswith("| ") and not line.startswith("| method")}
-    assert set(METHODS) <= set(rows)
+    assert set(CATALOG) <= set(rows)
     assert rows["raw"][1:5] == ["100%", "100%", "100%", "100%"]  # before and after, at 0.5 and 0.2
     assert rows["face_blur"][1:5] == ["100%", "100%", "0%", "0%"]
     assert "Real-footage check" in capsys.readouterr().out

@@ -77,10 +77,11 @@ def test_sweep_help_dry_run_and_report_only_need_no_torch(tmp_path):
     assert result["modules"] == []
 
 
-@pytest.mark.parametrize("module", ["anonpriv.cli", "anonpriv.sweep.cli", "anonpriv.sweep.runner", "anonpriv.data.video_io", "anonpriv.methods.registry",
-                                    "anonpriv.data", "anonpriv.methods", "baselines", "anonpriv.methods.token_pruning",
-                                    "baselines.blur_anonymizer", "baselines.bdq_anonymizer",
-                                    "baselines.spact_anonymizer", "baselines.face_blur_anonymizer",
+@pytest.mark.parametrize("module", ["anonpriv.cli", "anonpriv.cli.verdict", "anonpriv.sweep.cli", "anonpriv.sweep.runner", "anonpriv.data.video_io", "anonpriv.methods.registry",
+                                    "anonpriv.data", "anonpriv.methods", "anonpriv.baselines", "anonpriv.methods.token_pruning",
+                                    "anonpriv.baselines.blur.anonymizer", "anonpriv.baselines.bdq.anonymizer",
+                                    "anonpriv.baselines.spact.anonymizer", "anonpriv.baselines.face_blur.anonymizer",
+                                    "anonpriv.baselines.blackening.anonymizer",
                                     "anonpriv.methods.token_pruning.anonymizer"])
 def test_light_modules_do_not_import_lightning(module, tmp_path):
     assert "lightning" not in imports_of(f"import {module}", tmp_path)["modules"]
@@ -122,8 +123,9 @@ def test_anonymizing_with_a_token_pruning_checkpoint_imports_neither_lightning_n
 
 
 # -- the lazy package inits keep their names ------------------------------------------------------------
-@pytest.mark.parametrize("package", ["anonpriv.data", "anonpriv.methods", "baselines",
-                                     "anonpriv.methods.token_pruning"])
+@pytest.mark.parametrize("package", ["anonpriv.data", "anonpriv.methods", "anonpriv.methods.token_pruning",
+                                     *(f"anonpriv.baselines.{name}"
+                                       for name in ("raw", "blur", "blackening", "face_blur", "bdq", "spact"))])
 def test_lazy_packages_export_every_name(package):
     import importlib
 
@@ -139,7 +141,7 @@ def test_package_level_imports_work_as_before():
     from anonpriv.data import SyntheticSource, UCF101Source, VideoPrivacyDataModule, VideoReadError
     from anonpriv.data.video_io import VideoReadError as direct
     from anonpriv.methods import AnonymizationMethod, build_method
-    from baselines import BlurBaseline
+    from anonpriv.baselines.blur import BlurBaseline
 
     assert VideoReadError is direct
     assert issubclass(BlurBaseline, AnonymizationMethod)
@@ -147,15 +149,20 @@ def test_package_level_imports_work_as_before():
     assert SyntheticSource and UCF101Source and VideoPrivacyDataModule
 
 
-def test_the_lightning_cli_class_is_defined_on_first_use():
+def test_the_lightning_clis_are_imported_on_first_use(tmp_path):
     from lightning.pytorch.cli import LightningCLI
 
     import anonpriv.cli
-    from anonpriv.cli import AnonprivCLI
+    from anonpriv.cli.lightning import (
+        AnonprivCLI,
+        MarksConfigurationErrors,
+        PretrainCLI,
+    )
 
-    assert issubclass(AnonprivCLI, LightningCLI) and issubclass(AnonprivCLI, anonpriv.cli.MarksConfigurationErrors)
-    assert anonpriv.cli.AnonprivCLI is AnonprivCLI  # defined once
-    assert (AnonprivCLI.__module__, AnonprivCLI.__qualname__) == ("anonpriv.cli", "AnonprivCLI")
+    for cli in (AnonprivCLI, PretrainCLI):
+        assert issubclass(cli, LightningCLI) and issubclass(cli, MarksConfigurationErrors)
+    assert anonpriv.cli.AnonprivCLI is AnonprivCLI and anonpriv.cli.PretrainCLI is PretrainCLI
+    assert imports_of("import anonpriv.cli.lightning", tmp_path)["modules"][:2] == ["torch", "lightning"]  # alone, in a fresh process
 
 
 # -- the benchmark's measuring machinery (its figures are not checked) ----------------------------------

@@ -1,4 +1,4 @@
-"""The contract every registered method keeps, checked for each name in ``METHODS``.
+"""The contract every registered method keeps, checked for each name in the method catalog.
 
 A method registered later (token pruning, ...) is picked up automatically. Each is built with
 ``build_method(name, num_actions=4, num_privacy=5, clip_shape=[8, 32, 32])`` and run on small random
@@ -24,7 +24,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from anonpriv.methods import METHODS, build_method, load_method
+from anonpriv.methods import CATALOG, build_method, load_method
 
 pytestmark = pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 
@@ -83,10 +83,10 @@ def _outputs(method, batch: dict) -> dict[str, torch.Tensor]:
 
 
 def test_every_baseline_is_registered():
-    assert {"raw", "blur", "downsample", "bdq", "spact"} <= set(METHODS)
+    assert {"raw", "blur", "downsample", "bdq", "spact"} <= set(CATALOG)
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_output_is_a_float_clip_with_batch_and_channels(name, batch):
     outputs = _outputs(_build(name), batch)
     video = outputs["video"]
@@ -98,7 +98,7 @@ def test_output_is_a_float_clip_with_batch_and_channels(name, batch):
     assert outputs["privacy_logits"].shape == (BATCH, NUM_PRIVACY)
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_same_seed_gives_the_same_method_and_output(name, batch):
     first, second = _build(name, seed=7), _build(name, seed=7)
     for (key, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
@@ -109,7 +109,7 @@ def test_same_seed_gives_the_same_method_and_output(name, batch):
     assert torch.equal(_outputs(first, batch)["video"], out_first["video"])  # no randomness at inference
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_training_steps_lower_the_first_phase_loss(name, batch):
     method = _build(name)
     first = method.phases()[0]
@@ -128,7 +128,7 @@ def test_training_steps_lower_the_first_phase_loss(name, batch):
     assert losses[-1] < losses[0], f"{name}: first-phase ({first.name}) losses {losses}"
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_checkpoint_round_trip(name, batch, tmp_path):
     method = _build(name)
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ from anonpriv.cli import main
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.evaluation import ProtocolEvaluation, resolve_anonymizer
 from anonpriv.evaluation.tables import ResultRow, comparison_table, write_comparison_csv
-from anonpriv.methods import AnonymizationMethod, METHODS
+from anonpriv.methods import CATALOG, AnonymizationMethod, MethodSpec
 from anonpriv.methods.token_pruning import TokenPruningMethod
 from anonpriv.metrics import PrivacyUtilityMetrics
 from anonpriv.metrics.callback import write_results
@@ -122,8 +122,8 @@ class _Scale(nn.Module):
 
 
 def test_refusal_is_decided_by_the_anonymizers_trainable_parameters(monkeypatch):
-    monkeypatch.setitem(METHODS, "fixed_conv", f"{__name__}._FixedConvMethod")
-    monkeypatch.setitem(METHODS, "learnable_scale", f"{__name__}._LearnableScaleMethod")
+    for name, cls in (("fixed_conv", _FixedConvMethod), ("learnable_scale", _LearnableScaleMethod)):
+        monkeypatch.setitem(CATALOG, name, MethodSpec(name, f"{__name__}.{cls.__name__}", "torch.nn.Identity"))
     assert ProtocolEvaluation(anonymizer="fixed_conv", attackers=["frame_cnn_tiny"], **LABELS)
     with pytest.raises(ValueError, match="1 trainable parameters"):
         ProtocolEvaluation(anonymizer="learnable_scale", attackers=["frame_cnn_tiny"], **LABELS)

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.evaluation import ProtocolEvaluation
-from anonpriv.methods import METHODS, build_method
+from anonpriv.methods import CATALOG, build_method
 from anonpriv.sweep.config import load_sweep_config
 from anonpriv.sweep.execute import execute_job
 from anonpriv.sweep.plan import build_plan
@@ -81,7 +81,7 @@ def one_clip() -> list[dict]:
     return [item]
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_every_method_trains_on_batch_size_plus_one_clips(name):
     dm = VideoPrivacyDataModule(_source(BATCH + 1), batch_size=BATCH)
     method = _method(name, dm)
@@ -90,7 +90,7 @@ def test_every_method_trains_on_batch_size_plus_one_clips(name):
     assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 1  # the clip left over was dropped
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_every_method_trains_on_a_batch_of_one_or_names_the_fix(name, one_clip):
     dm = VideoPrivacyDataModule(_source(BATCH + 1), batch_size=BATCH)
     method = _method(name, dm)

@@ -121,7 +121,7 @@ def table_rows(path: Path) -> list[str]:
 
 def execute_with_a_stub_detector(job):
     """The sweep's own job runner, with the stand-in person detector registered (in each worker process)."""
-    import baselines.blackening_anonymizer as blackening
+    import anonpriv.baselines.blackening.anonymizer as blackening
 
     blackening.PERSON_DETECTORS.setdefault("centre_box", centre_box_detector)
     return execute_job(job)

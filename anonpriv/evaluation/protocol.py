@@ -48,7 +48,8 @@ from torch import nn
 from anonpriv.evaluation.clip_check import check_accepts_clips
 from anonpriv.faces import DEFAULT_THRESHOLD as FACE_RATE_THRESHOLD  # imports nothing of the optional extra
 from anonpriv.methods.base import AnonymizationMethod, LossTerms, Phase
-from anonpriv.methods.registry import METHODS, build_method, load_method
+from anonpriv.methods.catalog import CATALOG
+from anonpriv.methods.registry import build_method, load_method
 from anonpriv.models import create_privacy_model
 
 DEFAULT_ATTACKERS = ("frame_cnn_tiny", "resnet18", "vit_micro")
@@ -110,7 +111,7 @@ def resolve_anonymizer(source: str, kwargs: dict | None, **label_space) -> Anony
     SPAct, token pruning) would be evaluated untrained: it is refused, with the fix. Whether a
     method is training-free is read off the built anonymizer, not from a list of names.
     """
-    if source in METHODS:
+    if source in CATALOG:
         method = build_method(source, **label_space, **(kwargs or {}))
         trainable = trainable_parameter_count(method)
         if trainable:
@@ -126,7 +127,7 @@ def resolve_anonymizer(source: str, kwargs: dict | None, **label_space) -> Anony
             raise ValueError("anonymizer_kwargs apply to a method built by name, not to a checkpoint.")
         return load_method(path)
     raise ValueError(
-        f"anonymizer={source!r} is neither a registered method {sorted(METHODS)} nor a checkpoint file: "
+        f"anonymizer={source!r} is neither a registered method {sorted(CATALOG)} nor a checkpoint file: "
         "pass the path of a .ckpt from `anonpriv fit`, or a training-free method name such as 'raw'."
     )
 
@@ -174,7 +175,7 @@ class ProtocolEvaluation(AnonymizationMethod):
             require_faces()  # before anything is built: the one-line error naming the extra
         label_space = dict(num_actions=num_actions, num_privacy=num_privacy, clip_shape=clip_shape)
         method = resolve_anonymizer(anonymizer, anonymizer_kwargs, **label_space)
-        if anonymizer not in METHODS:  # a checkpoint: it may come from clips of another size (cross-dataset)
+        if anonymizer not in CATALOG:  # a checkpoint: it may come from clips of another size (cross-dataset)
             check_accepts_clips(method, clip_shape, repr(anonymizer))
         super().__init__(anonymizer=FrozenAnonymizer(method), **label_space, **kwargs)
         self.budget = AttackerPanel(list(attackers), num_privacy, attacker_kwargs)

@@ -1,7 +1,8 @@
 """Anonymization methods built on the common base; the headline token-pruning method lives here.
 
 The names below are imported on first use (PEP 562): the base class imports Lightning, which
-``anonpriv.methods.registry`` (the method table) does not need until a method is built.
+``anonpriv.methods.catalog`` (the method table, torch-free) and ``anonpriv.methods.registry``
+(building and loading methods) do not need until a method is built.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ _EXPORTS = {
     "LossTerms": "base",
     "Phase": "base",
     "binary_entropy_from_logits": "base",
+    "CATALOG": "catalog",
+    "MethodSpec": "catalog",
     "ANONYMIZERS": "registry",
     "METHODS": "registry",
     "MethodAnonymizer": "registry",

@@ -74,7 +74,7 @@ def binary_entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 class AnonymizationMethod(pl.LightningModule):
-    """Base class of anonymization methods; :class:`~baselines.RawBaseline` is the simplest one.
+    """Base class of anonymization methods; :class:`~anonpriv.baselines.raw.RawBaseline` is the simplest one.
 
     Args:
         anonymizer: the ``f_A`` module, supplied by the subclass (not a config value).

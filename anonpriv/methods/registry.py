@@ -1,14 +1,19 @@
-"""Every method by short name, and loading a trained method back from a checkpoint.
+"""Building a method by short name, and loading a trained method back from a checkpoint.
 
-Importing this module costs no more than torch: the method classes (LightningModules) and
-Lightning itself are imported when a method is built or loaded.
+The methods and their names are those of the catalog (:mod:`anonpriv.methods.catalog`). Importing
+this module costs no more than torch: the method classes (LightningModules) and Lightning itself are
+imported when a method is built or loaded. A class path read from a checkpoint may be one the
+baselines had before they moved under ``anonpriv.baselines`` (:mod:`anonpriv.methods.class_paths`).
 
-Anonymizing needs a method's anonymizer ``f_A`` alone, and for the registered methods that has a
-torch-only path (:data:`ANONYMIZERS`): :func:`build_anonymizer` builds it by name from the method's
-own options, and :func:`load_checkpoint_anonymizer` rebuilds a trained checkpoint's from the
-checkpoint's hyperparameters and its ``anonymizer.*`` weights, neither importing Lightning nor the
-method's class. Both give a :class:`MethodAnonymizer`, whose outputs are those of the method's
+Anonymizing needs a method's anonymizer ``f_A`` alone, and every catalog entry names a torch-only
+builder of it: :func:`build_anonymizer` builds it by name from the method's own options, and
+:func:`load_checkpoint_anonymizer` rebuilds a trained checkpoint's from the checkpoint's
+hyperparameters and its ``anonymizer.*`` weights, neither importing Lightning nor the method's
+class. Both give a :class:`MethodAnonymizer`, whose outputs are those of the method's
 ``anonymizer_outputs`` in eval mode. ``anonpriv anonymize`` uses them.
+
+:data:`METHODS` (name -> class path) and :data:`ANONYMIZERS` (name -> :class:`AnonymizerSpec`) are
+columns of the catalog, derived from it.
 """
 
 from __future__ import annotations
@@ -24,28 +29,22 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from anonpriv.methods.catalog import CATALOG, COMMON_OPTIONS, MethodSpec, find_method
+from anonpriv.methods.class_paths import current_class_path
+
 if TYPE_CHECKING:
     from anonpriv.methods.base import AnonymizationMethod
 
-# Short name -> class path. A new method adds one line here, one in ANONYMIZERS below (how to build its
-# anonymizer with torch alone, for `anonpriv anonymize`) and one config in configs/method/.
-METHODS: dict[str, str] = {
-    "raw": "baselines.RawBaseline",
-    "blur": "baselines.BlurBaseline",
-    "downsample": "baselines.DownsampleBaseline",
-    "blackening": "baselines.blackening.BlackeningBaseline",
-    "face_blur": "baselines.face_blur.FaceBlurBaseline",
-    "bdq": "baselines.BDQBaseline",
-    "spact": "baselines.SPActBaseline",
-    "token_pruning": "anonpriv.methods.token_pruning.TokenPruningMethod",
-}
+#: Short name -> class path (the catalog's ``method`` column).
+METHODS: dict[str, str] = {name: spec.method for name, spec in CATALOG.items()}
 
 
 def method_class(name_or_class_path: str) -> type[AnonymizationMethod]:
-    """The class of a registered method (``raw``) or of any ``module.Class`` path."""
-    path = METHODS.get(name_or_class_path, name_or_class_path)
+    """The class of a catalog method (``raw``) or of any ``module.Class`` path (a moved one as well)."""
+    spec = CATALOG.get(name_or_class_path)
+    path = spec.method if spec is not None else current_class_path(name_or_class_path)
     if "." not in path:
-        raise ValueError(f"unknown method {name_or_class_path!r}: registered ones are {sorted(METHODS)}.")
+        raise ValueError(f"unknown method {name_or_class_path!r}: registered ones are {sorted(CATALOG)}.")
     from anonpriv.methods.base import AnonymizationMethod
 
     module_name, _, class_name = path.rpartition(".")
@@ -125,16 +124,12 @@ def _rebuild_method(class_path: str, kwargs: dict, state_dict: dict) -> Anonymiz
 # -- the anonymizer alone, with torch alone -------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class AnonymizerSpec:
-    """How a registered method's anonymizer is built without the method (and without Lightning).
+    """A catalog entry's anonymizer columns (:class:`~anonpriv.methods.catalog.MethodSpec`).
 
     Attributes:
-        build: ``module.name`` of a callable that takes the anonymizer's arguments under the
-            method's own option names and returns the anonymizer module (the method builds its
-            ``f_A`` with the same callable). Its module must import neither the methods' base class
-            nor Lightning.
-        class_path: where the method's class is defined, as its checkpoints name it.
-        training_only: the method's own options that do not change its anonymizer (loss weights,
-            schedules, the adversary's shape); accepted and ignored.
+        build: its ``anonymizer``: the torch-only builder of ``f_A``.
+        class_path: its ``checkpoint_class_path``: where the method's class is defined.
+        training_only: its ``training_options``.
     """
 
     build: str
@@ -142,34 +137,11 @@ class AnonymizerSpec:
     training_only: tuple[str, ...] = ()
 
 
+#: Short name -> :class:`AnonymizerSpec`, derived from the catalog.
 ANONYMIZERS: dict[str, AnonymizerSpec] = {
-    "raw": AnonymizerSpec("torch.nn.Identity", "baselines.raw.RawBaseline"),
-    "blur": AnonymizerSpec("baselines.blur_anonymizer.GaussianBlur", "baselines.blur.BlurBaseline"),
-    "downsample": AnonymizerSpec("baselines.blur_anonymizer.DownUpSample", "baselines.blur.DownsampleBaseline"),
-    "blackening": AnonymizerSpec("baselines.blackening_anonymizer.Blackening", "baselines.blackening.BlackeningBaseline"),
-    "face_blur": AnonymizerSpec("baselines.face_blur_anonymizer.FaceBlur", "baselines.face_blur.FaceBlurBaseline"),
-    "bdq": AnonymizerSpec("baselines.bdq_anonymizer.bdq_anonymizer", "baselines.bdq.BDQBaseline"),
-    "spact": AnonymizerSpec(
-        "baselines.spact_anonymizer.spact_anonymizer", "baselines.spact.SPActBaseline",
-        training_only=("reconstruction_epochs", "ssl_weight", "temperature", "ssl_model", "ssl_kwargs",
-                       "ssl_feature_dim", "projection_dim", "ssl_lr"),
-    ),
-    "token_pruning": AnonymizerSpec(
-        "anonpriv.methods.token_pruning.anonymizer.token_pruning_anonymizer",
-        "anonpriv.methods.token_pruning.method.TokenPruningMethod",
-        training_only=("keep_ratio_start", "anneal", "act_cls_weight", "priv_cls_weight", "stage_supervision",
-                       "privacy_cls_gradient", "reversal_weight", "attention_map_clips"),
-    ),
+    name: AnonymizerSpec(spec.anonymizer, spec.checkpoint_class_path, spec.training_options)
+    for name, spec in CATALOG.items()
 }
-
-#: The options every method takes (those of :class:`~anonpriv.methods.AnonymizationMethod` but
-#: ``anonymizer``). They configure training; of them only ``clip_shape`` (and, for a model with
-#: CLS heads, the label sizes and names) reaches an anonymizer, when its builder takes it.
-COMMON_OPTIONS = frozenset({
-    "num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape", "utility_model",
-    "utility_kwargs", "privacy_model", "privacy_kwargs", "adversarial_loss", "adversarial_weight", "optimizer",
-    "lr", "budget_lr", "anonymizer_lr", "weight_decay", "warmup_epochs", "schedule", "grad_clip",
-})
 
 
 class MethodAnonymizer(nn.Module):
@@ -222,17 +194,6 @@ class MethodAnonymizer(nn.Module):
         return f"method_name={self.method_name!r}, clip_shape={self.clip_shape}"
 
 
-def anonymizer_name(name_or_class_path: str) -> str | None:
-    """The :data:`ANONYMIZERS` name for a method name or class path (a checkpoint's), else ``None``
-    (an unregistered class, or a subclass of a registered one: it needs the method itself)."""
-    if name_or_class_path in ANONYMIZERS:
-        return name_or_class_path
-    for name, spec in ANONYMIZERS.items():
-        if name_or_class_path in (spec.class_path, METHODS.get(name)):
-            return name
-    return None
-
-
 def _import_object(path: str):
     module_name, _, attribute = path.rpartition(".")
     return getattr(importlib.import_module(module_name), attribute)
@@ -244,14 +205,13 @@ def builder_options(builder: Callable) -> list[str]:
     return [p.name for p in inspect.signature(builder).parameters.values() if p.kind in kinds]
 
 
-def _anonymizer_from_spec(name: str, kwargs: Mapping) -> MethodAnonymizer:
-    spec = ANONYMIZERS[name]
-    method_name = METHODS[name].rpartition(".")[2]
-    builder = _import_object(spec.build)
+def _anonymizer_from_spec(spec: MethodSpec, kwargs: Mapping) -> MethodAnonymizer:
+    method_name = spec.class_name
+    builder = _import_object(spec.anonymizer)
     takes = builder_options(builder)
     for key in kwargs:
-        if key not in takes and key not in spec.training_only and key not in COMMON_OPTIONS:
-            own = sorted(set(takes) - COMMON_OPTIONS | set(spec.training_only))
+        if key not in takes and key not in spec.training_options and key not in COMMON_OPTIONS:
+            own = sorted(set(takes) - COMMON_OPTIONS | set(spec.training_options))
             raise TypeError(f"{method_name} got an unexpected keyword argument {key!r} (its own options: "
                             f"{', '.join(own) or 'none'}; and those of every method)")
     clip_shape = kwargs.get("clip_shape")
@@ -265,30 +225,30 @@ def build_anonymizer(name_or_class_path: str, **kwargs) -> MethodAnonymizer | An
     """The anonymizer of a fresh method, e.g. ``build_anonymizer("blur", sigma=2.0)``, from the same
     options as :func:`build_method` (those that only shape training are accepted and ignored).
 
-    For a method in :data:`ANONYMIZERS` this is a :class:`MethodAnonymizer` built with torch alone;
+    For a method of the catalog this is a :class:`MethodAnonymizer` built with torch alone;
     its outputs equal those of ``build_method(...)`` in eval mode (with parameters: given the same
     random state, as the anonymizer is the first thing a method builds). Any other class path gets
     the whole method (:func:`build_method`), which has the same ``anonymizer_outputs``.
     """
-    name = anonymizer_name(name_or_class_path)
-    if name is None:
+    spec = find_method(name_or_class_path)
+    if spec is None:
         return build_method(name_or_class_path, **kwargs)
-    return _anonymizer_from_spec(name, kwargs)
+    return _anonymizer_from_spec(spec, kwargs)
 
 
 def load_checkpoint_anonymizer(checkpoint_path: str | Path,
                                map_location: str | torch.device = "cpu") -> MethodAnonymizer | AnonymizationMethod:
     """The trained anonymizer stored in a checkpoint written by ``anonpriv fit``, in eval mode.
 
-    For a method in :data:`ANONYMIZERS` it is rebuilt with torch alone from the checkpoint's
+    For a method of the catalog it is rebuilt with torch alone from the checkpoint's
     hyperparameters (:func:`read_checkpoint`) and loaded with the checkpoint's ``anonymizer.*``
     entries (all of them, strictly); its outputs equal those of :func:`load_method`'s method. A
     checkpoint of any other class gets the whole method (:func:`load_method`).
     """
     class_path, kwargs, state_dict = read_checkpoint(checkpoint_path, map_location)
-    name = anonymizer_name(class_path)
-    if name is None:
+    spec = find_method(class_path)
+    if spec is None:
         return _rebuild_method(class_path, kwargs, state_dict)
-    anonymizer = _anonymizer_from_spec(name, kwargs)
+    anonymizer = _anonymizer_from_spec(spec, kwargs)
     anonymizer.load_state_dict({key: value for key, value in state_dict.items() if key.startswith("anonymizer.")})
     return anonymizer.eval()

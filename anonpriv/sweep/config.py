@@ -375,7 +375,7 @@ class _Reader:
         return specs
 
     def method_of(self, config: Path | None, where: str) -> str | None:
-        """The registered name a method config's ``class_path`` stands for (``baselines.BDQBaseline`` -> ``bdq``)."""
+        """The catalog name a method config's ``class_path`` stands for (``anonpriv.baselines.bdq.BDQBaseline`` -> ``bdq``)."""
         if config is None:
             return None
         content = read_yaml(config, f"{where}.config")
@@ -383,9 +383,9 @@ class _Reader:
         if not isinstance(class_path, str):
             raise self.error(f"{where}.config", f"{config} has no class_path: give a method config such as "
                                                 "configs/method/bdq.yaml")
-        from anonpriv.cli import method_short_name  # torch-free
+        from anonpriv.methods.catalog import short_name  # torch-free
 
-        return method_short_name(class_path)
+        return short_name(class_path)
 
     def train(self, value: Any) -> TrainRecipe:
         entry = self.keys(value, "train", ("epochs", "trainer", "trainer_overrides", "method_overrides"), ("trainer",))

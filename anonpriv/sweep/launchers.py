@@ -44,10 +44,10 @@ class Outcome:
 
 def one_line(error: BaseException) -> str:
     """An error's own sentence (jsonargparse wraps the errors of objects it builds in a report of the
-    whole config; :func:`anonpriv.cli._own_message` takes the sentence back out), or its type."""
-    from anonpriv.cli import _own_message  # torch-free
+    whole config; :func:`anonpriv.cli.own_message` takes the sentence back out), or its type."""
+    from anonpriv.cli import own_message  # torch-free
 
-    text = _own_message(str(error)).strip()
+    text = own_message(str(error)).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 

@@ -57,12 +57,12 @@ def preflight(plan: Plan, jobs: list[Job]) -> None:
     evaluations = [job for job in jobs if job.kind == "evaluate"]
     by_name = {job.record["method"]: job.record["name"] for job in evaluations if job.training is None}
     if by_name:
-        from anonpriv.methods.registry import METHODS
+        from anonpriv.methods.catalog import CATALOG  # torch-free
 
         for method, row in by_name.items():
-            if method not in METHODS:
+            if method not in CATALOG:
                 raise SweepConfigError(f"{config.path}: methods.{row}: {method!r} is not a registered method "
-                                       f"(registered: {', '.join(METHODS)}); a method that learns needs train: true")
+                                       f"(registered: {', '.join(CATALOG)}); a method that learns needs train: true")
     if "face_blur" in by_name or _measures_face_rate(config):
         from anonpriv.faces import FacesExtraMissing, require_faces
 

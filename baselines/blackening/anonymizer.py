@@ -1,11 +1,11 @@
-"""blackening's anonymizer (``f_A`` of :class:`~baselines.blackening.BlackeningBaseline`) with torch
+"""blackening's anonymizer (``f_A`` of :class:`~anonpriv.baselines.blackening.BlackeningBaseline`) with torch
 alone: the actor (person) region of every frame is blacked out, nothing else changes.
 
 Where the actors are comes from one of two places:
 
 * **the batch's person mask** (``person_region``, bool ``(B, T, H, W)``): the synthetic renderer's own
   mask of every figure's pixels (``SyntheticSource(with_regions=True)``). The method passes it in
-  (:meth:`~baselines.blackening.BlackeningBaseline.batch_anonymizer_outputs`); no detector is built.
+  (:meth:`~anonpriv.baselines.blackening.BlackeningBaseline.batch_anonymizer_outputs`); no detector is built.
 * **a person detector** otherwise (real footage, ``anonpriv anonymize``): a torchvision COCO detector
   (:data:`PERSON_DETECTORS`), its boxes of class ``person`` scoring at least ``score_threshold``.
   Weights by name through torchvision's own download and cache, or from a local file
@@ -34,7 +34,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from baselines.frame_cache import FrameResultCache
+from anonpriv.baselines.frame_cache import FrameResultCache
 
 #: the batch key of the person mask (bool (B, T, H, W)) the synthetic source serves with ``with_regions``
 PERSON_REGION_KEY = "person_region"

@@ -1,11 +1,11 @@
 """The anonymizers of blur and downsample, with torch alone: fixed, parameter-free degradations
 of every frame.
 
-:class:`GaussianBlur` is ``f_A`` of :class:`~baselines.BlurBaseline` and :class:`DownUpSample` that
-of :class:`~baselines.DownsampleBaseline`; their arguments are the methods' own. This module
+:class:`GaussianBlur` is ``f_A`` of :class:`~anonpriv.baselines.blur.BlurBaseline` and :class:`DownUpSample` that
+of :class:`~anonpriv.baselines.blur.DownsampleBaseline`; their arguments are the methods' own. This module
 imports neither the methods' base class nor Lightning, so ``anonpriv anonymize --method blur``
 builds the anonymizer alone (:func:`anonpriv.methods.registry.build_anonymizer`).
-:func:`gaussian_blur` is shared with BDQ (:mod:`baselines.bdq_anonymizer`), whose blur has a
+:func:`gaussian_blur` is shared with BDQ (:mod:`anonpriv.baselines.bdq.anonymizer`), whose blur has a
 learnable sigma.
 """
 

@@ -13,7 +13,7 @@ the earlier literature blacks out the actor's bounding box. Here (docs/protocol.
 Everything outside the actors is left exactly as it was: the scene, the objects and the actor's
 outline (a black box moving through the frame) stay visible. The anonymizer has no parameters;
 like blur, only ``f_T`` and ``f_B`` train. The anonymizer (:class:`Blackening`) lives in
-:mod:`baselines.blackening_anonymizer`, which needs torch alone, and is re-exported here.
+:mod:`anonpriv.baselines.blackening.anonymizer`, which needs torch alone.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import torch
 
 from anonpriv.methods.base import AnonymizationMethod
 
-# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here.
-from baselines.blackening_anonymizer import DEFAULT_DETECTOR, PERSON_REGION_KEY, Blackening  # noqa: F401
+from anonpriv.baselines.blackening.anonymizer import DEFAULT_DETECTOR, PERSON_REGION_KEY, Blackening
 
 
 class BlackeningBaseline(AnonymizationMethod):

@@ -1,7 +1,7 @@
 """SPAct (Dave et al., CVPR 2022): a UNet anonymizer against a self-supervised privacy branch.
 
 * ``f_A`` is a per-frame UNet with a sigmoid output (:class:`UNet`, :class:`FrameUNet`, in
-  :mod:`baselines.spact_anonymizer`, which needs torch alone). For the first
+  :mod:`anonpriv.baselines.spact.anonymizer`, which needs torch alone). For the first
   ``reconstruction_epochs`` epochs it is trained only to reconstruct its input (L1), so the minimax
   starts from (nearly) the identity.
 * The privacy adversary needs no privacy labels: :class:`SelfSupervisedPrivacyBranch` is a 2D
@@ -32,8 +32,7 @@ from torch import nn
 from anonpriv.methods.base import SMALL_BATCH_FIX, AnonymizationMethod, LossTerms, Phase
 from anonpriv.models import create_privacy_model
 
-# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here as before.
-from baselines.spact_anonymizer import FrameUNet, UNet, spact_anonymizer  # noqa: F401
+from anonpriv.baselines.spact.anonymizer import spact_anonymizer
 
 
 # -- the self-supervised privacy branch ------------------------------------------------------------

@@ -10,8 +10,8 @@ The encoder removes appearance in three differentiable steps, each a plain ``nn.
    batch), then a soft staircase ``sum_j sigmoid(5 (x - b_j))`` with 15 learnable thresholds that
    stay sorted by construction.
 
-The encoder's modules live in :mod:`baselines.bdq_anonymizer` (torch alone, so a trained
-checkpoint's encoder is rebuilt without Lightning) and are re-exported here.
+The encoder's modules live in :mod:`anonpriv.baselines.bdq.anonymizer` (torch alone, so a trained
+checkpoint's encoder is rebuilt without Lightning).
 
 Training is the base's two-phase minimax with the entropy adversary: encoder and utility model
 minimise ``CE(action) - 2 * H(privacy)`` through the frozen budget model, then the budget model is
@@ -25,14 +25,7 @@ from typing import Literal
 
 from anonpriv.methods.base import AnonymizationMethod
 
-# The encoder lives apart from the LightningModule (torch alone); re-exported from here as before.
-from baselines.bdq_anonymizer import (  # noqa: F401
-    BDQEncoder,
-    LearnableGaussianBlur,
-    SoftQuantizer,
-    TemporalDifference,
-    bdq_anonymizer,
-)
+from anonpriv.baselines.bdq.anonymizer import bdq_anonymizer
 
 
 class BDQBaseline(AnonymizationMethod):

@@ -19,8 +19,8 @@ Everything outside the boxes is left exactly as it was, so the attributes the pa
 beyond the face (skin colour, clothing, body shape, a second person) stay visible: that is the
 point of comparing it with the learned anonymizers. The anonymizer has no parameters; like blur, only
 ``f_T`` and ``f_B`` train. The detector runs on the CPU whatever the clip's device. The anonymizer
-(:class:`FaceBlur` and its helpers) lives in :mod:`baselines.face_blur_anonymizer`, which needs torch
-alone, and is re-exported here.
+(:class:`FaceBlur` and its helpers) lives in :mod:`anonpriv.baselines.face_blur.anonymizer`, which
+needs torch alone.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from typing import Literal
 from anonpriv.faces import DEFAULT_BLUR_THRESHOLD
 from anonpriv.methods.base import AnonymizationMethod
 
-# The anonymizer lives apart from the LightningModule (torch alone); re-exported from here as before.
-from baselines.face_blur_anonymizer import FaceBlur, blur_matrix, expand_box, hold_boxes  # noqa: F401
+from anonpriv.baselines.face_blur.anonymizer import FaceBlur
 
 
 class FaceBlurBaseline(AnonymizationMethod):

@@ -1,7 +1,7 @@
-"""SPAct's anonymizer, a per-frame UNet (``f_A`` of :class:`~baselines.SPActBaseline`), with torch
+"""SPAct's anonymizer, a per-frame UNet (``f_A`` of :class:`~anonpriv.baselines.spact.SPActBaseline`), with torch
 alone: this module imports neither the methods' base class nor Lightning, so a trained SPAct
 checkpoint's anonymizer is rebuilt without them
-(:func:`anonpriv.methods.registry.load_checkpoint_anonymizer`). The method is in :mod:`baselines.spact`.
+(:func:`anonpriv.methods.registry.load_checkpoint_anonymizer`). The method is in :mod:`anonpriv.baselines.spact.method`.
 """
 
 from __future__ import annotations
@@ -84,6 +84,6 @@ class FrameUNet(nn.Module):
 
 
 def spact_anonymizer(unet_width: int = 16, unet_depth: int = 2) -> FrameUNet:
-    """The anonymizer of a :class:`~baselines.SPActBaseline` built with these arguments (the
+    """The anonymizer of a :class:`~anonpriv.baselines.spact.SPActBaseline` built with these arguments (the
     method's own names): an RGB-to-RGB :class:`UNet` applied to every frame."""
     return FrameUNet(UNet(3, 3, unet_width, unet_depth))

@@ -6,7 +6,7 @@ classic "hide identity by removing detail" baselines (StrongBlur and Downsample-
 literature, which apply them to person boxes; here they apply to the whole frame).
 
 The anonymizers themselves (:class:`GaussianBlur`, :class:`DownUpSample`, :func:`gaussian_blur`)
-live in :mod:`baselines.blur_anonymizer`, which needs torch alone; they are re-exported here.
+live in :mod:`anonpriv.baselines.blur.anonymizer`, which needs torch alone.
 """
 
 from __future__ import annotations
@@ -15,14 +15,7 @@ from typing import Literal
 
 from anonpriv.methods.base import AnonymizationMethod
 
-# The anonymizers live apart from the LightningModules (torch alone); re-exported from here as before.
-from baselines.blur_anonymizer import (  # noqa: F401
-    DownUpSample,
-    GaussianBlur,
-    check_kernel_size,
-    gaussian_blur,
-    gaussian_kernel1d,
-)
+from anonpriv.baselines.blur.anonymizer import DownUpSample, GaussianBlur
 
 
 class BlurBaseline(AnonymizationMethod):

@@ -1,7 +1,7 @@
-"""BDQ's encoder (Blur -> Difference -> Quantization), ``f_A`` of :class:`~baselines.BDQBaseline`,
+"""BDQ's encoder (Blur -> Difference -> Quantization), ``f_A`` of :class:`~anonpriv.baselines.bdq.BDQBaseline`,
 with torch alone: this module imports neither the methods' base class nor Lightning, so a trained
 BDQ checkpoint's anonymizer is rebuilt without them (:func:`anonpriv.methods.registry.load_checkpoint_anonymizer`).
-The steps are described in :mod:`baselines.bdq`.
+The steps are described in :mod:`anonpriv.baselines.bdq.method`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blur_anonymizer import check_kernel_size, gaussian_blur
+from anonpriv.baselines.blur.anonymizer import check_kernel_size, gaussian_blur
 
 
 class LearnableGaussianBlur(nn.Module):
@@ -129,7 +129,7 @@ class BDQEncoder(nn.Module):
 
 def bdq_anonymizer(blur_kernel_size: int = 5, blur_sigma: float = 3.0, num_thresholds: int = 15,
                    staircase_slope: float = 5.0, clip_shape: Sequence[int] | None = None) -> BDQEncoder:
-    """The encoder of a :class:`~baselines.BDQBaseline` built with these arguments (the method's own
+    """The encoder of a :class:`~anonpriv.baselines.bdq.BDQBaseline` built with these arguments (the method's own
     names). ``clip_shape`` is only checked: the temporal difference needs clips of at least 2 frames."""
     if clip_shape is not None and len(clip_shape) == 3 and clip_shape[0] < 2:
         raise ValueError(f"clip_shape={list(clip_shape)}: BDQ's temporal difference needs clips of at least 2 frames.")

@@ -1,9 +1,9 @@
-"""face_blur's anonymizer (``f_A`` of :class:`~baselines.face_blur.FaceBlurBaseline`) with torch
+"""face_blur's anonymizer (``f_A`` of :class:`~anonpriv.baselines.face_blur.FaceBlurBaseline`) with torch
 alone: detect faces in every frame, hold boxes over short misses, enlarge them, blur (or black out)
 each box. This module imports neither the methods' base class nor Lightning, so
 ``anonpriv anonymize --method face_blur`` builds the anonymizer alone
 (:func:`anonpriv.methods.registry.build_anonymizer`). What each step does is described in
-:mod:`baselines.face_blur`.
+:mod:`anonpriv.baselines.face_blur.method`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anonpriv.faces import DEFAULT_BLUR_THRESHOLD, FaceDetector
-from baselines.frame_cache import FrameResultCache
+from anonpriv.baselines.frame_cache import FrameResultCache
 
 
 #: pixels of detection-size frames per detector call in forward_uint8: one frame of 960 x 540 (the
