@@ -114,7 +114,7 @@ Setup = Callable[[str, torch.Tensor], Callable[[], object]]
 def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
     """``(row name, setup(device, batch) -> timed call)`` for every method variant."""
     from anonpriv.anonymize.engine import SlidingClipAnonymizer
-    from anonpriv.methods.registry import METHODS
+    from anonpriv.methods.catalog import CATALOG
 
     def plain(name: str, **overrides):
         def setup(device: str, batch: torch.Tensor) -> Callable[[], object]:
@@ -137,7 +137,7 @@ def candidates(clip_shape: list[int]) -> list[tuple[str, Setup]]:
     from anonpriv.baselines.blackening.anonymizer import DEFAULT_DETECTOR, detector_available
 
     rows = []
-    for name in METHODS:
+    for name in CATALOG:
         if name == "face_blur" and not faces_available():
             continue  # its detector is the optional extra `faces` (pip install 'anonpriv[faces]')
         if name == "blackening" and not detector_available(method_config(name).get("detector", DEFAULT_DETECTOR),

@@ -70,10 +70,11 @@ def find_checkpoint(name: str) -> Path | None:
 
 def methods_to_check(checkpoints: dict[str, str]) -> list[tuple[str, object, str]]:
     """``(row name, built method or reason it is not measured, how it was built)`` for every method."""
-    from anonpriv.methods.registry import METHODS, build_method, load_method
+    from anonpriv.methods.catalog import CATALOG
+    from anonpriv.methods.registry import build_method, load_method
 
     rows = []
-    for name in METHODS:
+    for name in CATALOG:
         config = {k: v for k, v in method_config(name).items() if k != "pretrained_file"}
         if name == "blackening" and not _detector_available(config):
             rows.append((name, "not measured: its person detector's weights are neither in torchvision's cache nor "

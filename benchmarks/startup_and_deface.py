@@ -17,7 +17,7 @@ warm-up round, run under ``python -X importtime``, so the timed runs carry no tr
 
 End to end (second table): 224 x 224 clips of a real face (scikit-image's ``astronaut``
 photograph, head and shoulders, slowly panning; 30 fps, libx264) of 64 and 640 frames. Each
-training-free method registered in :data:`anonpriv.methods.registry.METHODS` (``raw``, ``blur``,
+training-free method registered in :data:`anonpriv.methods.catalog.CATALOG` (``raw``, ``blur``,
 ``downsample``, and ``face_blur`` where it is registered) and the tiny token-pruning model (the
 ``configs/method/token_pruning.yaml`` settings on the default data config's 16 x 64 x 64 clips:
 frames are resized to 64 px and the kept-tubelet mask upsampled back to 224 px; untrained weights,
@@ -181,9 +181,9 @@ def token_pruning_arguments(quick: bool = False) -> list[str]:
 
 
 def training_free_methods() -> list[str]:
-    from anonpriv.methods.registry import METHODS
+    from anonpriv.methods.catalog import CATALOG
 
-    return [name for name in TRAINING_FREE if name in METHODS]
+    return [name for name in TRAINING_FREE if name in CATALOG]
 
 
 def method_available(name: str) -> str | None:

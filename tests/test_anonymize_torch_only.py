@@ -21,10 +21,8 @@ from anonpriv.anonymize.errors import AnonymizeError
 from anonpriv.baselines.blur import BlurBaseline
 from anonpriv.faces import faces_available
 from anonpriv.methods.base import AnonymizationMethod
+from anonpriv.methods.catalog import CATALOG, COMMON_OPTIONS
 from anonpriv.methods.registry import (
-    ANONYMIZERS,
-    COMMON_OPTIONS,
-    METHODS,
     MethodAnonymizer,
     build_anonymizer,
     build_method,
@@ -107,11 +105,12 @@ def assert_same_outputs(expected, got, video: torch.Tensor) -> None:
 
 
 # -- the table ------------------------------------------------------------------------------------------
-def test_every_registered_method_has_a_torch_only_anonymizer():
-    missing = sorted(set(METHODS) - set(ANONYMIZERS))
-    assert not missing, (f"{missing}: add an AnonymizerSpec to ANONYMIZERS (anonpriv/methods/registry.py), so "
-                         "that `anonpriv anonymize` builds the anonymizer without Lightning")
-    assert set(ANONYMIZERS) <= set(METHODS)
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_every_catalog_method_names_a_callable_anonymizer_builder(name):
+    module_name, _, attribute = CATALOG[name].anonymizer.rpartition(".")
+    builder = getattr(__import__(module_name, fromlist=[attribute]), attribute, None)
+    assert callable(builder), (f"{name}: its MethodSpec's anonymizer {CATALOG[name].anonymizer!r} (anonpriv/methods/"
+                               "catalog.py) must name the torch-only builder `anonpriv anonymize` uses")
 
 
 def test_the_common_options_are_those_of_the_base_class():
@@ -131,15 +130,15 @@ def _own_options(cls: type) -> set[str]:
     return options - {"self"}
 
 
-@pytest.mark.parametrize("name", sorted(ANONYMIZERS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_each_entry_names_the_method_class_and_splits_its_options(name):
-    spec = ANONYMIZERS[name]
+    spec = CATALOG[name]
     cls = method_class(name)
-    assert f"{cls.__module__}.{cls.__qualname__}" == spec.class_path  # what its checkpoints say
-    module_name, _, attribute = spec.build.rpartition(".")
+    assert f"{cls.__module__}.{cls.__qualname__}" == spec.checkpoint_class_path  # what its checkpoints say
+    module_name, _, attribute = spec.anonymizer.rpartition(".")
     builder = getattr(__import__(module_name, fromlist=[attribute]), attribute)
     takes = set(builder_options(builder))
-    training_only = set(spec.training_only)
+    training_only = set(spec.training_options)
     assert not takes & training_only
     # Every option of the method is either the anonymizer's, training-only, or a common one, and
     # the builder takes nothing the method does not.
@@ -147,7 +146,7 @@ def test_each_entry_names_the_method_class_and_splits_its_options(name):
 
 
 # -- fresh anonymizers ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(ANONYMIZERS))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_a_fresh_anonymizer_equals_the_fresh_method(name):
     needs_faces(name)
     torch.manual_seed(7)

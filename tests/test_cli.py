@@ -57,3 +57,5 @@ def test_method_short_names():
     assert method_short_name("baselines.RawBaseline") == "raw"
     assert method_short_name("anonpriv.methods.TokenPruningMethod") == "token_pruning"
     assert method_short_name("baselines.BDQBaseline") == "bdq"
+    assert method_short_name("anonpriv.baselines.blur.DownsampleBaseline") == "downsample"
+    assert method_short_name("my_pkg.MyNewMethod") == "my_new"  # not in the catalog: from the class name

@@ -31,3 +31,24 @@ def test_configuration_errors_are_one_line_without_a_traceback(tmp_path, capsys,
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="too small to draw a figure"):
         main(["fit", "--debug", *_args(tmp_path, "--data.source.init_args.height", "8")])
+
+
+@pytest.mark.parametrize("old, new", [("baselines.RawBaseline", "anonpriv.baselines.raw.RawBaseline"),
+                                      ("baselines.bdq.BDQBaseline", "anonpriv.baselines.bdq.BDQBaseline")])
+def test_a_config_naming_a_moved_class_path_gets_the_new_path(tmp_path, capsys, old, new):
+    old_config = tmp_path / "config.yaml"  # as saved beside a run before the baselines moved
+    old_config.write_text(f"model:\n  class_path: {old}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *_args(tmp_path), "--config", str(old_config)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("anonpriv fit: error:") and repr(old) in err and repr(new) in err, err
+    assert "\n" not in err
+
+
+def test_a_longer_class_path_sharing_a_moved_prefix_is_not_flagged(tmp_path):
+    from anonpriv.cli.errors import moved_class_path_error
+
+    config = tmp_path / "config.yaml"
+    config.write_text("model:\n  class_path: anonpriv.baselines.raw.RawBaseline\n")
+    assert moved_class_path_error(["fit", "--config", str(config)]) is None

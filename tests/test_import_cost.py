@@ -123,7 +123,7 @@ def test_anonymizing_with_a_token_pruning_checkpoint_imports_neither_lightning_n
 
 
 # -- the lazy package inits keep their names ------------------------------------------------------------
-@pytest.mark.parametrize("package", ["anonpriv.data", "anonpriv.methods", "anonpriv.methods.token_pruning",
+@pytest.mark.parametrize("package", ["anonpriv.anonymize", "anonpriv.data", "anonpriv.methods", "anonpriv.methods.token_pruning",
                                      *(f"anonpriv.baselines.{name}"
                                        for name in ("raw", "blur", "blackening", "face_blur", "bdq", "spact"))])
 def test_lazy_packages_export_every_name(package):

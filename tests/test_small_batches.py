@@ -150,7 +150,7 @@ def test_quick_sweep_covers_every_default_method_and_table_and_no_training_batch
 
 @pytest.mark.filterwarnings("ignore")
 def test_quick_sweep_trains_spact_on_the_novel_protocol(tmp_path):
-    """The run that crashed the README's quick sweep, trained as the sweep trains it."""
+    """The run that crashed the quick sweep (docs/clusters.md), trained as the sweep trains it."""
     job = _quick_plan(tmp_path).job("train synthetic/novel_spact seed 0")
     assert "--data.actions" in job.args and job.folder == tmp_path / "runs" / "novel_spact" / "seed0" / "train"
     threads = torch.get_num_threads()

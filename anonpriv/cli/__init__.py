@@ -24,6 +24,7 @@ import sys
 from anonpriv.cli.errors import (
     CONFIGURATION_ERRORS,
     is_configuration_error,
+    moved_class_path_error,
     one_line_message,
     own_message,
 )
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
 
         raise SystemExit(sweep_main(args[1:]))
     debug = "--debug" in args or bool(os.environ.get("ANONPRIV_DEBUG"))
+    if (moved := moved_class_path_error(args)) is not None:
+        print(f"anonpriv {args[0]}: error: {moved}", file=sys.stderr)
+        raise SystemExit(2)
     try:
         _run_lightning([a for a in args if a != "--debug"])
     except CONFIGURATION_ERRORS as error:

@@ -9,6 +9,9 @@ errors for unknown options. Torch-free: the dispatcher and the sweep's report re
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 #: Errors raised while the configuration is turned into objects: the user's to fix, not a bug.
 CONFIGURATION_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError)
 
@@ -38,3 +41,24 @@ def one_line_message(error: BaseException) -> str:
     jsonargparse's report around it."""
     message = error.args[0] if isinstance(error, KeyError) and error.args else error
     return own_message(str(message))
+
+
+def moved_class_path_error(args: list[str]) -> str | None:
+    """A one-line error when a config file or an argument names a class path that has moved
+    (:data:`anonpriv.methods.class_paths.MOVED_CLASS_PATHS`, e.g. ``baselines.RawBaseline``, a
+    config saved beside an old run): jsonargparse would only say the module does not exist."""
+    from anonpriv.methods.class_paths import MOVED_CLASS_PATHS
+
+    sources = [("the command line", " ".join(args))]
+    for i, arg in enumerate(args):
+        path = args[i + 1] if arg in ("-c", "--config") and i + 1 < len(args) else (
+            arg.split("=", 1)[1] if arg.startswith("--config=") else None)
+        if path is not None and Path(path).is_file():
+            sources.append((path, Path(path).read_text(errors="replace")))
+    for where, text in sources:
+        for old, new in MOVED_CLASS_PATHS.items():
+            if re.search(rf"(?<![\w.]){re.escape(old)}(?![\w.])", text):
+                return (f"{where} names the class path {old!r}, which is now {new!r} (the baselines are "
+                        f"installed as anonpriv.baselines); replace it there (anonpriv/methods/class_paths.py "
+                        "lists every moved path).")
+    return None

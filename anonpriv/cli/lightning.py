@@ -8,7 +8,7 @@ metrics callback and link the label space and clip shape from the DataModule int
 noise while they run (:class:`SilencesHarmlessNoise`, :mod:`anonpriv.cli.noise`). The method CLI adds:
 
 * a TensorBoard logger configured with ``name: auto`` is named after the method
-  (``baselines.RawBaseline`` -> ``raw``), so every method's runs land in ``runs/<method>/version_N``;
+  (``anonpriv.baselines.raw.RawBaseline`` -> ``raw``), so every method's runs land in ``runs/<method>/version_N``;
 * ``--ckpt_path last`` picks the newest ``last.ckpt`` under that folder, so ``anonpriv test`` can
   follow ``anonpriv fit`` without copying paths around.
 

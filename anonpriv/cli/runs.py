@@ -1,21 +1,17 @@
 """Where the runs of the ``anonpriv`` commands land: ``runs/<method>/version_N``.
 
-A TensorBoard logger configured with ``name: auto`` is named after the method
-(:func:`method_short_name`), and ``--ckpt_path last`` picks the newest ``last.ckpt`` under that
-folder (:func:`newest_last_checkpoint`). Torch-free: the sweep plans its run folders with it.
+A TensorBoard logger configured with ``name: auto`` is named after the method (its catalog name,
+:func:`anonpriv.methods.catalog.short_name`, here ``method_short_name``), and ``--ckpt_path last``
+picks the newest ``last.ckpt`` under that folder (:func:`newest_last_checkpoint`). Torch-free: the sweep plans its run folders with it.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from anonpriv.methods.catalog import short_name as method_short_name
 
-def method_short_name(class_path: str) -> str:
-    """``baselines.RawBaseline`` -> ``raw``; ``anonpriv.methods.TokenPruningMethod`` -> ``token_pruning``."""
-    name = class_path.rsplit(".", 1)[-1]
-    name = re.sub(r"(Baseline|Method)$", "", name) or name
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+__all__ = ["method_short_name", "newest_last_checkpoint"]
 
 
 def newest_last_checkpoint(run_root: Path) -> Path:

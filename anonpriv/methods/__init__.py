@@ -17,8 +17,6 @@ _EXPORTS = {
     "binary_entropy_from_logits": "base",
     "CATALOG": "catalog",
     "MethodSpec": "catalog",
-    "ANONYMIZERS": "registry",
-    "METHODS": "registry",
     "MethodAnonymizer": "registry",
     "build_anonymizer": "registry",
     "build_method": "registry",

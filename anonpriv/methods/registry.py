@@ -11,15 +11,11 @@ builder of it: :func:`build_anonymizer` builds it by name from the method's own 
 hyperparameters and its ``anonymizer.*`` weights, neither importing Lightning nor the method's
 class. Both give a :class:`MethodAnonymizer`, whose outputs are those of the method's
 ``anonymizer_outputs`` in eval mode. ``anonpriv anonymize`` uses them.
-
-:data:`METHODS` (name -> class path) and :data:`ANONYMIZERS` (name -> :class:`AnonymizerSpec`) are
-columns of the catalog, derived from it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
@@ -34,10 +30,6 @@ from anonpriv.methods.class_paths import current_class_path
 
 if TYPE_CHECKING:
     from anonpriv.methods.base import AnonymizationMethod
-
-#: Short name -> class path (the catalog's ``method`` column).
-METHODS: dict[str, str] = {name: spec.method for name, spec in CATALOG.items()}
-
 
 def method_class(name_or_class_path: str) -> type[AnonymizationMethod]:
     """The class of a catalog method (``raw``) or of any ``module.Class`` path (a moved one as well)."""
@@ -122,28 +114,6 @@ def _rebuild_method(class_path: str, kwargs: dict, state_dict: dict) -> Anonymiz
 
 
 # -- the anonymizer alone, with torch alone -------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class AnonymizerSpec:
-    """A catalog entry's anonymizer columns (:class:`~anonpriv.methods.catalog.MethodSpec`).
-
-    Attributes:
-        build: its ``anonymizer``: the torch-only builder of ``f_A``.
-        class_path: its ``checkpoint_class_path``: where the method's class is defined.
-        training_only: its ``training_options``.
-    """
-
-    build: str
-    class_path: str
-    training_only: tuple[str, ...] = ()
-
-
-#: Short name -> :class:`AnonymizerSpec`, derived from the catalog.
-ANONYMIZERS: dict[str, AnonymizerSpec] = {
-    name: AnonymizerSpec(spec.anonymizer, spec.checkpoint_class_path, spec.training_options)
-    for name, spec in CATALOG.items()
-}
-
-
 class MethodAnonymizer(nn.Module):
     """A method's anonymizer ``f_A`` alone, with what ``anonpriv anonymize`` reads of a method.
 
