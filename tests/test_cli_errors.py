@@ -50,5 +50,5 @@ def test_a_longer_class_path_sharing_a_moved_prefix_is_not_flagged(tmp_path):
     from anonpriv.cli.errors import moved_class_path_error
 
     config = tmp_path / "config.yaml"
-    config.write_text("model:\n  class_path: anonpriv.baselines.raw.RawBaseline\n")
+    config.write_text("model:\n  class_path: anonpriv.baselines.raw.RawBaseline  # was baselines.RawBaseline\n")
     assert moved_class_path_error(["fit", "--config", str(config)]) is None

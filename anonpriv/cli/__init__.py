@@ -28,26 +28,13 @@ from anonpriv.cli.errors import (
     one_line_message,
     own_message,
 )
-from anonpriv.cli.runs import method_short_name, newest_last_checkpoint
 from anonpriv.lazy_exports import lazy_exports
 
-__all__ = [
-    "CONFIGURATION_ERRORS",
-    "SUBCOMMANDS",
-    "AnonprivCLI",
-    "MarksConfigurationErrors",
-    "PretrainCLI",
-    "main",
-    "method_short_name",
-    "newest_last_checkpoint",
-    "overview",
-    "own_message",
-]
+__all__ = ["SUBCOMMANDS", "AnonprivCLI", "PretrainCLI", "main", "overview", "own_message"]
 
 # The Lightning CLIs (importing them imports Lightning): public name -> the submodule that defines it.
 __getattr__, __dir__ = lazy_exports(__name__, globals(), {
     "AnonprivCLI": "lightning",
-    "MarksConfigurationErrors": "lightning",
     "PretrainCLI": "lightning",
 })
 

@@ -54,7 +54,8 @@ def moved_class_path_error(args: list[str]) -> str | None:
         path = args[i + 1] if arg in ("-c", "--config") and i + 1 < len(args) else (
             arg.split("=", 1)[1] if arg.startswith("--config=") else None)
         if path is not None and Path(path).is_file():
-            sources.append((path, Path(path).read_text(errors="replace")))
+            text = Path(path).read_text(errors="replace")  # comments may name old paths: not a config's use
+            sources.append((path, "\n".join(line.split("#", 1)[0] for line in text.splitlines())))
     for where, text in sources:
         for old, new in MOVED_CLASS_PATHS.items():
             if re.search(rf"(?<![\w.]){re.escape(old)}(?![\w.])", text):

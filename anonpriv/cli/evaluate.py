@@ -15,9 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from anonpriv.cli.lightning import AnonprivCLI, run_root
 from anonpriv.cli.noise import harmless_noise_silenced
-from anonpriv.cli.runs import method_short_name
 from anonpriv.cli.verdict import (
     Evaluation,
     raw_reference,
@@ -25,7 +23,6 @@ from anonpriv.cli.verdict import (
     setup_fingerprint,
     verdict_lines,
 )
-from anonpriv.metrics import PrivacyUtilityMetrics
 
 #: The protocol's configuration, read when no ``--config`` is given.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "evaluate.yaml"
@@ -53,7 +50,16 @@ def evaluate(args: list[str]) -> None:
         raise SystemExit(2)
     source, options = args[0], list(args[1:])
     given_config = any(a in ("-c", "--config") or a.startswith("--config=") for a in options)
+    if not given_config and not DEFAULT_CONFIG.is_file():  # an install without the repository's configs/
+        print(f"anonpriv evaluate: error: no --config given and the protocol's default {DEFAULT_CONFIG} is not "
+              "here (an installed package has no configs/); pass --config with the repository's "
+              "configs/evaluate.yaml or your own protocol config.", file=sys.stderr)
+        raise SystemExit(2)
     config = [] if given_config else ["--config", str(DEFAULT_CONFIG)]
+    from anonpriv.cli.lightning import AnonprivCLI, run_root  # Lightning: only once the arguments make sense
+    from anonpriv.methods.catalog import short_name
+    from anonpriv.metrics import PrivacyUtilityMetrics
+
     cli = AnonprivCLI(args=["fit", *config, *options, "--model.init_args.anonymizer", source])
     trainer = cli.trainer
     with harmless_noise_silenced():
@@ -64,7 +70,7 @@ def evaluate(args: list[str]) -> None:
     results_dir = metrics.results_dir or (trainer.log_dir if trainer.loggers else None)
     results_file = Path(results_dir) / "results.json" if results_dir else None
     evaluation = Evaluation.from_results(
-        metrics.last_results["test"], method=method_short_name(cli.model.evaluated_method), anonymizer=source,
+        metrics.last_results["test"], method=short_name(cli.model.evaluated_method), anonymizer=source,
         setup=setup_fingerprint(cli.config["fit"].as_dict()),
         results_file=results_file if results_file is not None and results_file.is_file() else None)
     root = run_root(trainer)

@@ -31,11 +31,10 @@ from anonpriv.cli.noise import (
     harmless_noise_silenced,
     ignore_warning,
 )
-from anonpriv.cli.runs import method_short_name, newest_last_checkpoint
+from anonpriv.cli.runs import newest_last_checkpoint
 from anonpriv.data import VideoPrivacyDataModule
-from anonpriv.evaluation import ProtocolEvaluation
 from anonpriv.methods import AnonymizationMethod
-from anonpriv.methods.token_pruning.pretrain import DualCLSPretraining
+from anonpriv.methods.catalog import short_name
 from anonpriv.metrics import PrivacyUtilityMetrics
 
 
@@ -97,7 +96,7 @@ class AnonprivCLI(MarksConfigurationErrors, SilencesHarmlessNoise, LightningCLI)
         logger = config.trainer.get("logger")
         init_args = getattr(logger, "init_args", None) if logger is not None and not isinstance(logger, bool) else None
         if init_args is not None and init_args.get("name") == "auto":
-            init_args.name = method_short_name(config.model.class_path)
+            init_args.name = short_name(config.model.class_path)
 
     def _resolve_last_checkpoint(self) -> None:
         try:
@@ -115,7 +114,8 @@ class AnonprivCLI(MarksConfigurationErrors, SilencesHarmlessNoise, LightningCLI)
 
     def before_fit(self) -> None:
         self._resolve_last_checkpoint()
-        if isinstance(self.model, ProtocolEvaluation):
+        protocol = sys.modules.get("anonpriv.evaluation.protocol")  # loaded by a protocol run's config only
+        if protocol is not None and isinstance(self.model, protocol.ProtocolEvaluation):
             ignore_warning(*FROZEN_ANONYMIZER_WARNING)
 
     def before_validate(self) -> None:
@@ -135,6 +135,8 @@ class PretrainCLI(MarksConfigurationErrors, SilencesHarmlessNoise, LightningCLI)
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("seed_everything_default", 0)
+        from anonpriv.methods.token_pruning.pretrain import DualCLSPretraining
+
         super().__init__(DualCLSPretraining, VideoPrivacyDataModule, *args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:

@@ -1,17 +1,14 @@
 """Where the runs of the ``anonpriv`` commands land: ``runs/<method>/version_N``.
 
 A TensorBoard logger configured with ``name: auto`` is named after the method (its catalog name,
-:func:`anonpriv.methods.catalog.short_name`, here ``method_short_name``), and ``--ckpt_path last``
-picks the newest ``last.ckpt`` under that folder (:func:`newest_last_checkpoint`). Torch-free: the sweep plans its run folders with it.
+:func:`anonpriv.methods.catalog.short_name`), and ``--ckpt_path last`` picks the newest
+``last.ckpt`` under that folder (:func:`newest_last_checkpoint`). Torch-free.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from anonpriv.methods.catalog import short_name as method_short_name
-
-__all__ = ["method_short_name", "newest_last_checkpoint"]
 
 
 def newest_last_checkpoint(run_root: Path) -> Path:
