@@ -61,7 +61,7 @@ def fit_and_measure(seed: int, epochs: int, num_train: int = 512, num_val: int =
 
     from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
     from anonpriv.methods.token_pruning import TokenPruningMethod
-    from anonpriv.methods.token_pruning.audit import cls_head_quality, kept_region_overlap
+    from anonpriv.methods.token_pruning.localization import cls_head_quality, kept_region_overlap
 
     pl.seed_everything(seed, verbose=False)
     source = SyntheticSource(num_train=num_train, num_val=num_val, num_test=8, with_regions=True, seed=0)

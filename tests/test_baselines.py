@@ -52,7 +52,7 @@ def _fit_phases(method, batch: dict, phase_names: tuple[str, ...] | None = None,
 
 
 def _parameters_by_module(method) -> dict[str, dict[str, torch.Tensor]]:
-    """Copies of the parameters of each top-level submodule (anonymizer, utility, budget, ...)."""
+    """Copies of the parameters of each top-level submodule (anonymizer, utility, privacy_model, ...)."""
     return {
         name: {key: p.detach().clone() for key, p in module.named_parameters()}
         for name, module in method.named_children()
@@ -191,7 +191,7 @@ def test_bdq_anonymizer_loss_is_action_ce_minus_twice_the_privacy_entropy():
     with torch.no_grad():
         terms = method.anonymizer_losses(batch, {})
         video = method.anonymize(batch["video"])
-        entropy = binary_entropy_from_logits(method.budget(video))
+        entropy = binary_entropy_from_logits(method.privacy_model(video))
     assert set(terms) == {"action", "privacy_adversarial"}
     torch.testing.assert_close(terms["privacy_adversarial"], -2.0 * entropy)
 
@@ -258,7 +258,7 @@ def test_spact_anonymizer_and_ssl_branch_use_no_privacy_labels():
     batch = {"video": _clip(4), "action": torch.arange(4)}  # no "privacy" key: using it would fail
     state: dict = {}
     for phase in method.phases():
-        if phase.name != "budget":
+        if phase.name != "privacy_model":
             assert all(torch.isfinite(v) for v in phase.loss(batch, state).values()), phase.name
 
 
@@ -270,12 +270,12 @@ def test_spact_rejects_a_labelled_adversary():
 # -- gradients flow only where each step says -------------------------------------------------------
 PHASE_CASES = [
     ("bdq", {}, "anonymizer", {"anonymizer", "utility"}),
-    ("bdq", {}, "budget", {"budget"}),
+    ("bdq", {}, "privacy_model", {"privacy_model"}),
     ("spact", {"reconstruction_epochs": 1}, "anonymizer", {"anonymizer"}),
     ("spact", {"reconstruction_epochs": 0}, "anonymizer", {"anonymizer"}),
     ("spact", {"reconstruction_epochs": 0}, "utility", {"utility"}),
     ("spact", {"reconstruction_epochs": 0}, "privacy_ssl", {"privacy_ssl"}),
-    ("spact", {"reconstruction_epochs": 0}, "budget", {"budget"}),
+    ("spact", {"reconstruction_epochs": 0}, "privacy_model", {"privacy_model"}),
 ]
 
 
@@ -291,21 +291,21 @@ def test_each_phase_updates_exactly_its_own_modules(name, kwargs, phase, expecte
 
 
 @pytest.mark.parametrize("name", ["bdq", "spact"])
-def test_budget_loss_sends_no_gradient_to_the_anonymizer(name):
+def test_privacy_model_loss_sends_no_gradient_to_the_anonymizer(name):
     method = _method(name, **({"reconstruction_epochs": 0} if name == "spact" else {}))
     batch = {"video": _clip(4), "action": torch.arange(4), "privacy": torch.randint(0, 2, (4, NUM_PRIVACY))}
-    budget_phase = next(p for p in method.phases() if p.name == "budget")
-    sum(budget_phase.loss(batch, {}).values()).backward()
+    privacy_phase = next(p for p in method.phases() if p.name == "privacy_model")
+    sum(privacy_phase.loss(batch, {}).values()).backward()
     assert all(p.grad is None for p in method.anonymizer.parameters())
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.budget.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.privacy_model.parameters())
 
 
-def test_spact_contrastive_term_reaches_the_anonymizer_but_not_the_budget():
+def test_spact_contrastive_term_reaches_the_anonymizer_but_not_the_privacy_model():
     method = _method("spact", reconstruction_epochs=0)
     batch = {"video": _clip(4), "action": torch.arange(4)}
     method.anonymizer_step_losses(batch, {})["privacy_ssl"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.anonymizer.parameters())
-    assert all(p.grad is None for p in method.budget.parameters())
+    assert all(p.grad is None for p in method.privacy_model.parameters())
     assert all(p.grad is None for p in method.utility.parameters())
 
 
@@ -323,5 +323,5 @@ def test_every_phase_runs_in_a_full_training_step():
     batch = {"video": _clip(4), "action": torch.arange(4), "privacy": torch.randint(0, 2, (4, NUM_PRIVACY))}
     before = _parameters_by_module(method)
     _fit_phases(method, batch)
-    assert _changed_modules(before, method) == {"anonymizer", "utility", "privacy_ssl", "budget"}
+    assert _changed_modules(before, method) == {"anonymizer", "utility", "privacy_ssl", "privacy_model"}
 

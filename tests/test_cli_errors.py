@@ -52,3 +52,14 @@ def test_a_longer_class_path_sharing_a_moved_prefix_is_not_flagged(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("model:\n  class_path: anonpriv.baselines.raw.RawBaseline  # was baselines.RawBaseline\n")
     assert moved_class_path_error(["fit", "--config", str(config)]) is None
+
+
+def test_a_config_naming_a_renamed_option_gets_the_new_name(tmp_path, capsys):
+    old_config = tmp_path / "config.yaml"  # LightningCLI wrote budget_lr into every run's config.yaml
+    old_config.write_text("model:\n  class_path: anonpriv.baselines.bdq.BDQBaseline\n  init_args:\n"
+                          "    budget_lr: null\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *_args(tmp_path), "--config", str(old_config)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("anonpriv fit: error:") and "'budget_lr'" in err and "'privacy_lr'" in err, err

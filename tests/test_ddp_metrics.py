@@ -44,29 +44,29 @@ def test_results_report_each_attributes_positive_rate_over_videos(tmp_path):
     assert positive_rates(torch.tensor([[1, 0], [1, 1], [0, 0], [1, 0]]), NAMES) == {"a": 0.75, "b": 0.25}
 
 
-def _payload(keys, ids, action_probs, actions, privacy, budget):
+def _payload(keys, ids, action_probs, actions, privacy, privacy_model):
     return {"keys": keys, "ids": ids, "action_probs": torch.tensor(action_probs), "actions": torch.tensor(actions),
-            "privacy": torch.tensor(privacy), "privacy_probs": {"budget": torch.tensor(budget)}}
+            "privacy": torch.tensor(privacy), "privacy_probs": {"privacy_model": torch.tensor(privacy_model)}}
 
 
 def test_merge_drops_sampler_padding_and_restores_dataset_order():
     # 5 clips of 2 videos (v0: clips 0-2, v1: clips 3-4), 2 ranks: DistributedSampler pads index 0
     # onto rank 1. Counting that copy twice would weigh v0's first clip double in v0's average.
     probs = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.1, 0.9]]
-    budget = [[0.9, 0.2], [0.1, 0.4], [0.5, 0.6], [0.7, 0.1], [0.3, 0.3]]
+    privacy_model = [[0.9, 0.2], [0.1, 0.4], [0.5, 0.6], [0.7, 0.1], [0.3, 0.3]]
     ids = ["v0", "v0", "v0", "v1", "v1"]
     actions = [0, 0, 0, 1, 1]
     privacy = [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
 
     def rank(indices):
         return _payload([(0, i) for i in indices], [ids[i] for i in indices], [probs[i] for i in indices],
-                        [actions[i] for i in indices], [privacy[i] for i in indices], [budget[i] for i in indices])
+                        [actions[i] for i in indices], [privacy[i] for i in indices], [privacy_model[i] for i in indices])
 
     merged = merge_rank_payloads([rank([0, 2, 4]), rank([1, 3, 0])])
     single = merge_rank_payloads([rank([0, 1, 2, 3, 4])])
     assert merged.ids == ids and single.ids == ids
     assert torch.equal(merged.action_probs[0], torch.tensor(probs))
-    assert torch.equal(merged.privacy_probs["budget"][0], torch.tensor(budget))
+    assert torch.equal(merged.privacy_probs["privacy_model"][0], torch.tensor(privacy_model))
     cb_merged, cb_single = PrivacyUtilityMetrics(), PrivacyUtilityMetrics()
     cb_merged._buffers["test"], cb_single._buffers["test"] = merged, single
     assert cb_merged.compute("test", NAMES) == cb_single.compute("test", NAMES)
@@ -100,7 +100,7 @@ def _common(tmp_path: Path, results: str) -> list[str]:
 
 
 def test_two_process_ddp_test_equals_one_process(tmp_path):
-    # A checkpoint with non-trivial predictions: raw's fresh f_T / f_B after a few steps.
+    # A checkpoint with non-trivial predictions: raw's utility and privacy models after a few steps.
     AnonprivCLI(args=["fit", *_common(tmp_path, "fit"), "--trainer.max_steps", "3", "--trainer.limit_val_batches", "0"])
     checkpoint = next((tmp_path / "runs").glob("**/last.ckpt"))
 

@@ -32,7 +32,7 @@ def test_protocol_trains_fresh_models_not_the_methods_own(tmp_path):
     label_space = dict(num_actions=dm.num_actions, num_privacy=dm.num_privacy, clip_shape=dm.clip_shape)
     method = build_method("bdq", **label_space)
     trainer = _trainer()
-    trainer.fit(method, dm)  # the method's own utility and budget models are now trained
+    trainer.fit(method, dm)  # the method's own utility and privacy models are now trained
     checkpoint = tmp_path / "bdq.ckpt"
     trainer.save_checkpoint(checkpoint)
 
@@ -40,17 +40,17 @@ def test_protocol_trains_fresh_models_not_the_methods_own(tmp_path):
                                   utility_model="c3d_tiny", **label_space)
     frozen = protocol.anonymizer.method
     # Fresh initialisation: no trained state in the new models (BatchNorm has never seen a batch) ...
-    for model in (protocol.utility, protocol.budget):
+    for model in (protocol.utility, protocol.attackers):
         for name, buffer in model.named_buffers():
             if name.endswith("num_batches_tracked"):
                 assert buffer.item() == 0, name
             elif name.endswith("running_mean"):
                 assert torch.equal(buffer, torch.zeros_like(buffer)), name
-    assert frozen.budget.image_model.features[0][1].num_batches_tracked.item() > 0  # the method's own has
+    assert frozen.privacy_model.image_model.features[0][1].num_batches_tracked.item() > 0  # the method's own has
     # ... and not the method's own (adversarially trained) weights.
     assert not torch.equal(protocol.utility.head[1].weight, frozen.utility.head[1].weight)
-    assert not torch.equal(protocol.budget.models["frame_cnn_tiny"].image_model.head.weight,
-                           frozen.budget.image_model.head.weight)
+    assert not torch.equal(protocol.attackers.models["frame_cnn_tiny"].image_model.head.weight,
+                           frozen.privacy_model.image_model.head.weight)
 
     anonymizer_before = {k: v.clone() for k, v in frozen.state_dict().items()}
     utility_before = protocol.utility.head[1].weight.clone()

@@ -122,7 +122,7 @@ def test_offline_with_local_files_it_builds_and_scores_a_batch(weight_files, no_
     ])
     assert no_downloads == []
     protocol = cli.model
-    utility, panel = protocol.utility.backbone, protocol.budget.models
+    utility, panel = protocol.utility.backbone, protocol.attackers.models
     assert list(panel) == ["resnet50"] and protocol.hparams.lr == 1e-4
     assert torch.equal(utility.stem[0].weight, action.stem[0].weight)  # the file's weights
     assert utility.fc.out_features == protocol.num_actions  # the head replaced

@@ -295,7 +295,7 @@ def _run(args: argparse.Namespace, device: str) -> int:
     method = load_anonymizer(args.method, args.checkpoint, method_args, args.clip_shape, device)
     anonymizer = SlidingClipAnonymizer(method, batch_size=args.batch_size, device=device)
     if args.save_masks and not anonymizer.layout.has_tubelet_mask:
-        raise AnonymizeError(f"--save-masks: {method_label(method)} returns no tubelet_mask to audit; drop the flag.")
+        raise AnonymizeError(f"--save-masks: {method_label(method)} returns no tubelet_mask to save; drop the flag.")
     if args.face_audit:  # the detector is an optional extra: refuse before writing anything
         from anonpriv.faces import FacesExtraMissing, require_faces
         try:

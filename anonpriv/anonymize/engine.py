@@ -133,9 +133,9 @@ class SlidingClipAnonymizer:
             del batch  # the windows live on in `stacked` alone
             outputs, tubelets = self.run_batch(stacked)
             del stacked
-            kept, audit = [], []
+            kept, mask_windows = [], []
             for i, valid in enumerate(valids):
                 kept.append(outputs[i, :valid])
-                audit.append((None if tubelets is None else tubelets[i], written, written + valid))
+                mask_windows.append((None if tubelets is None else tubelets[i], written, written + valid))
                 written += valid
-            yield (kept[0] if len(kept) == 1 else np.concatenate(kept)), audit
+            yield (kept[0] if len(kept) == 1 else np.concatenate(kept)), mask_windows

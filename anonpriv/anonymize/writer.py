@@ -14,7 +14,7 @@ output, unless ``--allow-truncated`` (then :func:`~anonpriv.anonymize.jobs.trunc
 counted as done). Encoder settings are tried once on a test encode before any video
 (:func:`check_write_options`).
 
-With ``--save-masks`` and a method whose outputs include ``tubelet_mask``, an audit file
+With ``--save-masks`` and a method whose outputs include ``tubelet_mask``, a mask file
 ``<output>.masks.npz`` is written beside each video: ``tubelet_mask`` (windows, ...) as the method
 returns it per clip, ``window_start`` (first input frame of each window; negative means padding
 with the first frame), ``output_range`` (windows, 2: the frames ``[start, end)`` each window
@@ -126,7 +126,7 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
         note(f"anonpriv anonymize: {job.source.name} has no audio track to copy.")
     temporary = incomplete_name(job.output)
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    audit: list = []
+    mask_windows: list = []
     log = FrameLog()
     decode_errors: list[VideoReadError] = []
 
@@ -152,7 +152,7 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
                     decoded = prefetch(frames(), depth=queue_depth(frame_bytes, 2 * anonymizer.clip_frames, least=2))
                     for batch, windows in anonymizer.anonymize(decoded):
                         sink.put(batch)
-                        audit.extend(windows)
+                        mask_windows.extend(windows)
                         if progress is not None:
                             progress.update(len(batch))
                 finally:
@@ -174,7 +174,7 @@ def anonymize_video(job: Job, anonymizer: SlidingClipAnonymizer, options: WriteO
             output = kept
             masks = None if job.masks is None else kept.with_name(kept.stem + MASK_SUFFIX)
         if masks is not None:
-            _save_masks(masks, audit, anonymizer, info)
+            _save_masks(masks, mask_windows, anonymizer, info)
         if request is not None and not problem:
             write_record(output, source_description, request, writer.frames_written)
         os.replace(temporary, output)
@@ -201,19 +201,19 @@ def _span(times: list, fps) -> float | None:
     return float(max(known) - min(known) + 1 / Fraction(fps))
 
 
-def _save_masks(path: Path, audit: list, anonymizer: SlidingClipAnonymizer, info: VideoInfo) -> None:
+def _save_masks(path: Path, mask_windows: list, anonymizer: SlidingClipAnonymizer, info: VideoInfo) -> None:
     """Write the mask file (see the module docstring) under a temporary name, then move it into place."""
     lag = anonymizer.layout.lag
     temporary = incomplete_name(path)
     with open(temporary, "wb") as handle:
         np.savez_compressed(
             handle,
-            tubelet_mask=np.stack([mask for mask, _, _ in audit]),
-            window_start=np.array([start - lag for _, start, _ in audit], dtype=np.int64),
-            output_range=np.array([[start, end] for _, start, end in audit], dtype=np.int64),
+            tubelet_mask=np.stack([mask for mask, _, _ in mask_windows]),
+            window_start=np.array([start - lag for _, start, _ in mask_windows], dtype=np.int64),
+            output_range=np.array([[start, end] for _, start, end in mask_windows], dtype=np.int64),
             clip_frames=np.int64(anonymizer.clip_frames),
             fps=np.float64(info.fps),
-            num_frames=np.int64(audit[-1][2] if audit else 0),
+            num_frames=np.int64(mask_windows[-1][2] if mask_windows else 0),
             width=np.int64(info.display_size[0]),
             height=np.int64(info.display_size[1]),
         )

@@ -2,7 +2,6 @@
 
 The names below are imported on first use (PEP 562), so that ``import anonpriv.data.video_io``
 (all that ``anonpriv anonymize`` needs) does not import the DataModule and, through it, Lightning.
-``from anonpriv.data import VideoPrivacyDataModule`` works as before.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The honest evaluation protocol (docs/protocol.md#why-fresh-models) as a method on the common base.
 
-The adversarially trained budget model of a method has been fooled on purpose, so its score says
+The privacy model a method trained adversarially has been fooled on purpose, so its score says
 nothing. :class:`ProtocolEvaluation` instead
 
 1. takes a trained anonymizer (a checkpoint from ``anonpriv fit``) or a training-free one (``raw``,
@@ -150,8 +150,15 @@ class ProtocolEvaluation(AnonymizationMethod):
             protocol with ``face_rate=True`` raises a one-line error naming ``pip install 'anonpriv[faces]'``.
         face_threshold: the detector's heat for a face (0.5, the face-rate metric's default).
         Everything else as :class:`~anonpriv.methods.AnonymizationMethod` (optimizer, lr, ...);
-        its ``privacy_model`` and ``adversarial_*`` options play no part here (the attackers do).
+        its ``privacy_model``, ``privacy_lr`` and ``adversarial_*`` options play no part here (the
+        attackers do).
+
+    Attributes:
+        attackers: the :class:`AttackerPanel`, in place of the base's privacy model.
     """
+
+    #: Checkpoints written when the attacker panel was called ``budget`` load under its name now.
+    renamed_submodules: Mapping[str, str] = {"budget": "attackers"}
 
     def __init__(
         self,
@@ -178,14 +185,18 @@ class ProtocolEvaluation(AnonymizationMethod):
         if anonymizer not in CATALOG:  # a checkpoint: it may come from clips of another size (cross-dataset)
             check_accepts_clips(method, clip_shape, repr(anonymizer))
         super().__init__(anonymizer=FrozenAnonymizer(method), **label_space, **kwargs)
-        self.budget = AttackerPanel(list(attackers), num_privacy, attacker_kwargs)
+        # The attackers take the place of the base's privacy model, which the base has built: its
+        # initial weights come from the random stream before the attackers' do, and the committed
+        # results' seeds rely on that order.
+        del self.privacy_model
+        self.attackers = AttackerPanel(list(attackers), num_privacy, attacker_kwargs)
         self.evaluated_method = type(method).__name__
         self.face_rate = bool(face_rate)
         self.face_threshold = float(face_threshold)
         self._face_counts = FaceCounts()
 
     def phases(self) -> list[Phase]:
-        return [Phase("fresh_models", ("utility", "budget"), self.fresh_model_losses)]
+        return [Phase("fresh_models", ("utility", "attackers"), self.fresh_model_losses)]
 
     def batch_anonymizer_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
         return {"video": self.anonymizer.anonymize_batch(batch)}
@@ -194,9 +205,14 @@ class ProtocolEvaluation(AnonymizationMethod):
         video = self.anonymized(batch, state)["video"]
         terms: LossTerms = {"action": F.cross_entropy(self.utility(video), batch["action"])}
         target = batch["privacy"].float()
-        for name, logits in self.budget(video).items():
+        for name, logits in self.attackers(video).items():
             terms[f"privacy_{name}"] = F.binary_cross_entropy_with_logits(logits, target)
         return terms
+
+    def evaluation_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
+        """What the metrics callback reads: the fresh action model's logits and each attacker's."""
+        anonymized = self.batch_anonymizer_outputs(batch)["video"]
+        return {"action_logits": self.utility(anonymized), "privacy_logits": self.attackers(anonymized)}
 
     # -- face rate (on test, with face_rate=True) ---------------------------------------------------
     def on_test_epoch_start(self) -> None:
@@ -207,7 +223,7 @@ class ProtocolEvaluation(AnonymizationMethod):
             return super().test_step(batch, batch_idx)
         raw = batch["video"]
         anonymized = self.batch_anonymizer_outputs(batch)["video"]
-        outputs = {"action_logits": self.utility(anonymized), "privacy_logits": self.budget(anonymized)}
+        outputs = {"action_logits": self.utility(anonymized), "privacy_logits": self.attackers(anonymized)}
         self.log("test/action_loss", F.cross_entropy(outputs["action_logits"], batch["action"]),
                  batch_size=len(batch["action"]))
         from anonpriv.metrics.face_rate import face_flags

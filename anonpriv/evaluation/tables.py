@@ -8,8 +8,8 @@ which is what the tables print and the plot draws. The CSV keeps every seed's ro
 Rows of an evaluation with the protocol's face rate (``face_rate: true``, :mod:`anonpriv.evaluation.protocol`)
 also carry ``face_rate`` (the share of anonymized test frames in which a pretrained face detector
 finds a face) and ``face_rate_raw`` (the same on the raw clips); the table then shows a
-``face rate (%)`` column and the CSV ``face_rate`` / ``face_rate_raw`` columns. Without them the
-table and the CSV are as before.
+``face rate (%)`` column and the CSV ``face_rate`` / ``face_rate_raw`` columns. When no row
+carries them, neither has those columns.
 """
 
 from __future__ import annotations

@@ -1,25 +1,31 @@
-"""The common base of every anonymization method: ``f_A`` + ``f_T`` + ``f_B`` and the minimax step.
+"""The common base of every anonymization method: anonymizer, utility model, privacy model and the minimax step.
 
-A method is a LightningModule composed of three plain ``nn.Module`` components:
+A method is a LightningModule composed of three plain ``nn.Module`` components (the names are those
+of docs/glossary.md; formulas write them ``f_A``, ``f_T``, ``f_B``):
 
 * ``anonymizer`` (``f_A``): raw clip (B, C, T, H, W) in [0, 1] -> anonymized clip, given by the
   subclass;
-* ``utility`` (``f_T``): action model trained on the anonymized clip, built by registered name;
-* ``budget`` (``f_B``): multi-label privacy model trained on the anonymized clip, built by name.
+* ``utility`` (``f_T``, the utility model): action model trained on the anonymized clip, built by
+  registered name;
+* ``privacy_model`` (``f_B``): the method's own multi-label privacy model, trained adversarially on
+  the anonymized clip, built by registered name. The evaluation protocol's attackers are not it.
 
 Training is a sequence of :class:`Phase` s per batch, each with its own optimizer (manual
 optimization). The default minimax has two:
 
 1. ``anonymizer``: updates ``f_A`` and ``f_T`` on ``CE(f_T(f_A(x)), y)`` plus
-   ``adversarial_weight`` times an adversarial privacy term through the frozen ``f_B``, plus any
-   method-specific terms (:meth:`extra_anonymizer_losses`);
-2. ``budget``: updates ``f_B`` on ``BCE(f_B(f_A(x).detach()), privacy)``.
+   ``adversarial_weight`` times an adversarial privacy term through the frozen privacy model, plus
+   any method-specific terms (:meth:`extra_anonymizer_losses`);
+2. ``privacy_model``: updates the privacy model on ``BCE(f_B(f_A(x).detach()), privacy)``.
 
 Subclasses change the minimax by overriding :meth:`phases` (e.g. SPAct adds a self-supervised
 branch) and the anonymizer by overriding :meth:`anonymizer_outputs`; an anonymizer that reads more of
 the batch than its clip (blackening: the synthetic renderer's person mask) overrides
 :meth:`batch_anonymizer_outputs`, through which training, validation, test and predict anonymize.
 Validation and test steps return what :class:`~anonpriv.metrics.PrivacyUtilityMetrics` reads.
+
+Checkpoints written while the privacy model was called ``budget`` (state-dict keys ``budget.*``,
+option ``budget_lr``) load under the names above (:mod:`anonpriv.methods.renamed`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anonpriv.methods.renamed import RENAMED_SUBMODULES, current_state_dict_keys
 from anonpriv.models import create_privacy_model, create_utility_model
 
 LossTerms = dict[str, torch.Tensor]
@@ -83,13 +90,13 @@ class AnonymizationMethod(pl.LightningModule):
         clip_shape: ``[T, H, W]`` of the training clips, linked from the DataModule by the CLI
             (methods with position embeddings size themselves from it).
         utility_model, utility_kwargs: registered action model (``anonpriv.models``) and its options.
-        privacy_model, privacy_kwargs: registered privacy model for ``f_B`` and its options.
+        privacy_model, privacy_kwargs: registered name of the privacy model and its options.
         adversarial_loss: the privacy term the anonymizer phase adds: ``none``, ``entropy``
-            (maximise the budget model's uncertainty) or ``neg_bce`` (maximise its loss).
+            (maximise the privacy model's uncertainty) or ``neg_bce`` (maximise its loss).
         adversarial_weight: weight of that term.
         optimizer: ``adamw``, ``adam`` or ``sgd`` (momentum 0.9).
         lr: learning rate of every phase unless a phase sets its own.
-        budget_lr: learning rate of the budget phase (defaults to ``lr``).
+        privacy_lr: learning rate of the privacy-model phase (defaults to ``lr``).
         anonymizer_lr: learning rate of ``f_A``'s own parameters wherever a phase trains them
             (defaults to the phase's). A pretrained anonymizer (token pruning's backbone) is
             fine-tuned gently while the fresh ``f_T`` beside it learns at ``lr``.
@@ -104,6 +111,9 @@ class AnonymizationMethod(pl.LightningModule):
     """
 
     min_train_batch_size: int = 1
+
+    #: Submodules a checkpoint written earlier names otherwise: old name -> name now (read on load).
+    renamed_submodules: Mapping[str, str] = RENAMED_SUBMODULES
 
     def __init__(
         self,
@@ -121,7 +131,7 @@ class AnonymizationMethod(pl.LightningModule):
         adversarial_weight: float = 0.0,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         lr: float = 1e-3,
-        budget_lr: float | None = None,
+        privacy_lr: float | None = None,
         anonymizer_lr: float | None = None,
         weight_decay: float = 1e-4,
         warmup_epochs: float = 0.0,
@@ -131,9 +141,10 @@ class AnonymizationMethod(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["anonymizer"])
         self.automatic_optimization = False
+        self.register_load_state_dict_pre_hook(_read_renamed_submodules)
         if adversarial_loss not in ("none", "entropy", "neg_bce"):
             raise ValueError(f"adversarial_loss={adversarial_loss!r}: use 'none', 'entropy' or 'neg_bce'.")
-        for name, value in (("lr", lr), ("budget_lr", budget_lr), ("anonymizer_lr", anonymizer_lr)):
+        for name, value in (("lr", lr), ("privacy_lr", privacy_lr), ("anonymizer_lr", anonymizer_lr)):
             if value is not None and value <= 0:
                 raise ValueError(f"{name}={value} must be positive.")
         self.num_actions = num_actions
@@ -150,7 +161,7 @@ class AnonymizationMethod(pl.LightningModule):
         self.clip_shape = list(clip_shape) if clip_shape is not None else None
         self.anonymizer = anonymizer
         self.utility = create_utility_model(utility_model, num_actions, utility_kwargs)
-        self.budget = create_privacy_model(privacy_model, num_privacy, privacy_kwargs)
+        self.privacy_model = create_privacy_model(privacy_model, num_privacy, privacy_kwargs)
 
     # -- the anonymizer -----------------------------------------------------------------------
     def anonymizer_outputs(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -185,7 +196,7 @@ class AnonymizationMethod(pl.LightningModule):
         """The optimisation phases of one training step, in order."""
         return [
             Phase("anonymizer", ("anonymizer", "utility"), self.anonymizer_losses),
-            Phase("budget", ("budget",), self.budget_losses, lr=self.hparams.budget_lr),
+            Phase("privacy_model", ("privacy_model",), self.privacy_model_losses, lr=self.hparams.privacy_lr),
         ]
 
     def anonymized(self, batch: Mapping, state: dict) -> dict[str, torch.Tensor]:
@@ -199,7 +210,7 @@ class AnonymizationMethod(pl.LightningModule):
         terms: LossTerms = {"action": F.cross_entropy(self.utility(out["video"]), batch["action"])}
         kind, weight = self.hparams.adversarial_loss, self.hparams.adversarial_weight
         if kind != "none" and weight > 0:
-            privacy_logits = self.budget(out["video"])
+            privacy_logits = self.privacy_model(out["video"])
             if kind == "entropy":
                 terms["privacy_adversarial"] = -weight * binary_entropy_from_logits(privacy_logits)
             else:
@@ -213,9 +224,9 @@ class AnonymizationMethod(pl.LightningModule):
         """Method-specific terms added to the anonymizer phase (none by default)."""
         return {}
 
-    def budget_losses(self, batch: Mapping, state: dict) -> LossTerms:
+    def privacy_model_losses(self, batch: Mapping, state: dict) -> LossTerms:
         video = self.anonymized(batch, state)["video"].detach()
-        return {"privacy": F.binary_cross_entropy_with_logits(self.budget(video), batch["privacy"].float())}
+        return {"privacy": F.binary_cross_entropy_with_logits(self.privacy_model(video), batch["privacy"].float())}
 
     def _phase_parameters(self, phase: Phase) -> list[nn.Parameter]:
         params: dict[int, nn.Parameter] = {}
@@ -285,9 +296,9 @@ class AnonymizationMethod(pl.LightningModule):
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluation_outputs(self, batch: Mapping) -> dict[str, torch.Tensor]:
-        """What the metrics callback reads: utility and budget logits on the anonymized clip."""
+        """What the metrics callback reads: utility and privacy model logits on the anonymized clip."""
         anonymized = self.batch_anonymizer_outputs(batch)["video"]
-        return {"action_logits": self.utility(anonymized), "privacy_logits": self.budget(anonymized)}
+        return {"action_logits": self.utility(anonymized), "privacy_logits": self.privacy_model(anonymized)}
 
     def _evaluation_step(self, batch: Mapping, stage: str) -> dict[str, torch.Tensor]:
         outputs = self.evaluation_outputs(batch)
@@ -355,3 +366,9 @@ class AnonymizationMethod(pl.LightningModule):
         if not optimizers:
             raise RuntimeError(f"{type(self).__name__} has no trainable parameters in any phase.")
         return optimizers, schedulers
+
+
+def _read_renamed_submodules(method: AnonymizationMethod, state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook of every method: entries of a checkpoint written under an old submodule name
+    (``budget.*``) are read as the submodule's name now (:mod:`anonpriv.methods.renamed`)."""
+    current_state_dict_keys(state_dict, prefix, method.renamed_submodules)

@@ -24,7 +24,7 @@ from anonpriv.methods.class_paths import current_class_path
 COMMON_OPTIONS = frozenset({
     "num_actions", "num_privacy", "action_names", "privacy_names", "clip_shape", "utility_model",
     "utility_kwargs", "privacy_model", "privacy_kwargs", "adversarial_loss", "adversarial_weight", "optimizer",
-    "lr", "budget_lr", "anonymizer_lr", "weight_decay", "warmup_epochs", "schedule", "grad_clip",
+    "lr", "privacy_lr", "anonymizer_lr", "weight_decay", "warmup_epochs", "schedule", "grad_clip",
 })
 
 

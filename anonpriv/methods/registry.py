@@ -27,6 +27,7 @@ from torch import nn
 
 from anonpriv.methods.catalog import CATALOG, COMMON_OPTIONS, MethodSpec, find_method
 from anonpriv.methods.class_paths import current_class_path
+from anonpriv.methods.renamed import current_options
 
 if TYPE_CHECKING:
     from anonpriv.methods.base import AnonymizationMethod
@@ -72,10 +73,11 @@ def read_checkpoint(checkpoint_path: str | Path, map_location: str | torch.devic
     """``(class path, init arguments, state dict)`` of the method stored in a checkpoint written by
     ``anonpriv fit`` (or any Trainer), read with torch alone.
 
-    The init arguments are the plain hyperparameters saved in the checkpoint, with any weights
-    source they name dropped: the checkpoint's weights replace the anonymizer's initialisation, so a
-    ``pretrained_file`` it was once initialised from is not read and 2D weights are not downloaded
-    again (the scale they brought is in ``input_mean`` / ``input_std``).
+    The init arguments are the plain hyperparameters saved in the checkpoint, under their names now
+    (:func:`~anonpriv.methods.renamed.current_options`), with any weights source they name dropped:
+    the checkpoint's weights replace the anonymizer's initialisation, so a ``pretrained_file`` it was
+    once initialised from is not read and 2D weights are not downloaded again (the scale they
+    brought is in ``input_mean`` / ``input_std``).
     """
     path = Path(checkpoint_path)
     if not path.is_file():
@@ -85,7 +87,7 @@ def read_checkpoint(checkpoint_path: str | Path, map_location: str | torch.devic
     class_path = checkpoint.get("anonpriv_method") or hparams.get("_class_path")
     if not class_path or "state_dict" not in checkpoint:
         raise ValueError(f"{str(path)!r} does not say which method it holds: was it written by anonpriv?")
-    kwargs = {k: v for k, v in hparams.items() if not k.startswith("_")}
+    kwargs = current_options({k: v for k, v in hparams.items() if not k.startswith("_")})
     if "pretrained_file" in kwargs:
         kwargs["pretrained_file"] = None
     if kwargs.get("pretrained"):

@@ -3,7 +3,8 @@
 A method's ``validation_step`` / ``test_step`` returns a mapping with
 
 * ``action_logits`` (B, K): the utility model's output on the anonymized clip, and
-* ``privacy_logits`` (B, P), or a mapping ``{attacker_name: (B, P)}`` for a panel of attackers.
+* ``privacy_logits`` (B, P), a method's own privacy model's (reported as ``privacy_model``), or a
+  mapping ``{attacker_name: (B, P)}`` for a panel of attackers.
 
 The callback reads labels and ids from the batch, averages probabilities over the clips of one
 video, and logs ``{stage}/top1``, ``{stage}/cmap`` and ``{stage}/f1`` (fractions in [0, 1]). With a
@@ -89,7 +90,7 @@ class PrivacyUtilityMetrics(pl.Callback):
         buf.ids.extend(str(i) for i in batch["id"])
         buf.action_probs.append(outputs["action_logits"].detach().float().softmax(-1).cpu())
         privacy = outputs["privacy_logits"]
-        panel = privacy if isinstance(privacy, Mapping) else {"budget": privacy}
+        panel = privacy if isinstance(privacy, Mapping) else {"privacy_model": privacy}
         for name, logits in panel.items():
             buf.privacy_probs.setdefault(name, []).append(logits.detach().float().sigmoid().cpu())
         buf.actions.append(batch["action"].detach().cpu())

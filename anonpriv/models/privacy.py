@@ -1,4 +1,4 @@
-"""Privacy (budget / attacker) models: 2D image models applied per frame, logits averaged over time."""
+"""Privacy models (a method's own and the protocol's attackers): 2D image models per frame, logits averaged over time."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def _accelerator(trainer: Path, overrides: Mapping[str, Any]) -> str:
 def uses_gpu_trainer(config: SweepConfig) -> bool:
     """Whether the sweep's runs ask their trainer for a GPU (``accelerator: gpu`` or ``cuda``, in the
     trainer config or its overrides). ``auto`` does not count: those runs are the CPU configs', which
-    run as before (several may share one GPU, as ``--jobs 16`` on one H200 does)."""
+    are not pinned (several may share one GPU, as ``--jobs 16`` on one H200 does)."""
     trainers = [(config.evaluation.trainer, config.evaluation.trainer_overrides)]
     if config.train is not None and any(method.train for method in config.methods.values()):
         trainers.append((config.train.trainer, config.train.trainer_overrides))

@@ -231,7 +231,7 @@ class LocalLauncher(Launcher):
         gpus = self.gpus
         if gpus is None:
             gpus = visible_gpus() if self.gpu_trainer else []
-            if not gpus:  # no GPU here: Lightning says so in the run, as before
+            if not gpus:  # no GPU here: the runs go unpinned and Lightning names the missing GPU in each
                 return []
         if not gpus:
             return []

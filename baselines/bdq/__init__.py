@@ -1,7 +1,7 @@
 """BDQ (Kumawat & Nagahara, ECCV 2022): learnable Blur -> Difference -> Quantization.
 
 :class:`BDQBaseline` (``method``) trains the encoder :class:`BDQEncoder` (``anonymizer``, torch alone)
-against the budget model. Both are imported on first use (PEP 562).
+against the privacy model. Both are imported on first use (PEP 562).
 """
 
 from anonpriv.lazy_exports import lazy_exports

@@ -14,8 +14,8 @@ The encoder's modules live in :mod:`anonpriv.baselines.bdq.anonymizer` (torch al
 checkpoint's encoder is rebuilt without Lightning).
 
 Training is the base's two-phase minimax with the entropy adversary: encoder and utility model
-minimise ``CE(action) - 2 * H(privacy)`` through the frozen budget model, then the budget model is
-trained on the detached encoder output. Privacy is multi-label here, so ``H`` is the mean binary
+minimise ``CE(action) - 2 * H(privacy)`` through the frozen privacy model, then the privacy model
+is trained on the detached encoder output. Privacy is multi-label here, so ``H`` is the mean binary
 entropy of the attributes (the paper's single-label softmax entropy does not apply).
 """
 

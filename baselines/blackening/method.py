@@ -12,7 +12,7 @@ the earlier literature blacks out the actor's bounding box. Here (docs/protocol.
 
 Everything outside the actors is left exactly as it was: the scene, the objects and the actor's
 outline (a black box moving through the frame) stay visible. The anonymizer has no parameters;
-like blur, only ``f_T`` and ``f_B`` train. The anonymizer (:class:`Blackening`) lives in
+like blur, only the utility and privacy models train. The anonymizer (:class:`Blackening`) lives in
 :mod:`anonpriv.baselines.blackening.anonymizer`, which needs torch alone.
 """
 

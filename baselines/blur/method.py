@@ -1,7 +1,7 @@
 """blur and downsample: fixed, training-free appearance degradations of every frame.
 
 Both anonymizers have no parameters, so the base's ``anonymizer`` phase only trains the utility
-model ``f_T`` and the ``budget`` phase trains ``f_B``, each on the degraded clips. They are the
+model and the ``privacy_model`` phase trains the privacy model, each on the degraded clips. They are the
 classic "hide identity by removing detail" baselines (StrongBlur and Downsample-2x/4x in the
 literature, which apply them to person boxes; here they apply to the whole frame).
 

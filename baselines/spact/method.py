@@ -16,9 +16,9 @@
 During the warm-up the utility model and the SSL branch already train on the (reconstructed,
 detached) output, which plays the role of SPAct's pre-training of both on raw video.
 
-No privacy labels train ``f_A`` or the SSL branch. The labelled ``budget`` model ``f_B`` is still
-trained, on the detached anonymized clip in its own phase, purely as a monitor, so that the
-shared metrics callback has privacy logits; it never sends a gradient to ``f_A``.
+No privacy labels train ``f_A`` or the SSL branch. The labelled privacy model (``privacy_model``)
+is still trained, on the detached anonymized clip in its own phase, purely as a monitor, so that
+the shared metrics callback has privacy logits; it never sends a gradient to ``f_A``.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class SPActBaseline(AnonymizationMethod):
        utility model and SSL branch;
     2. ``utility`` (``f_T``): ``CE`` on the detached anonymized clip;
     3. ``privacy_ssl`` (the SSL branch): NT-Xent on the detached anonymized clip;
-    4. ``budget`` (``f_B``, a monitor only): BCE with the privacy labels on the detached clip, so
+    4. ``privacy_model`` (a monitor only): BCE with the privacy labels on the detached clip, so
        the metrics callback can report privacy leakage; no privacy label reaches ``f_A`` or the
        SSL branch.
 
@@ -216,7 +216,7 @@ class SPActBaseline(AnonymizationMethod):
     ) -> None:
         if kwargs.get("adversarial_loss", "none") != "none":
             raise ValueError(
-                "SPAct's privacy adversary is its self-supervised branch, not the labelled budget model: "
+                "SPAct's privacy adversary is its self-supervised branch, not the labelled privacy model: "
                 "leave adversarial_loss at 'none' and set ssl_weight instead."
             )
         if reconstruction_epochs < 0:
@@ -239,7 +239,7 @@ class SPActBaseline(AnonymizationMethod):
             Phase("anonymizer", ("anonymizer",), self.anonymizer_step_losses, lr=hp.anonymizer_lr),
             Phase("utility", ("utility",), self.utility_losses),
             Phase("privacy_ssl", ("privacy_ssl",), self.ssl_losses, lr=hp.ssl_lr),
-            Phase("budget", ("budget",), self.budget_losses, lr=hp.budget_lr),
+            Phase("privacy_model", ("privacy_model",), self.privacy_model_losses, lr=hp.privacy_lr),
         ]
 
     def anonymizer_step_losses(self, batch: Mapping, state: dict) -> LossTerms:

@@ -3,8 +3,8 @@
 ``f_A`` is :class:`~anonpriv.methods.token_pruning.model.DualCLSTubeletViT` followed by masking
 (:class:`~anonpriv.methods.token_pruning.anonymizer.TokenPruningAnonymizer`, which needs torch alone):
 the clip is multiplied by the kept-tubelet mask (nearest upsampling, pruned tubelets black). The
-downstream ``f_T`` / ``f_B`` see that masked clip; the kept tokens themselves are also returned
-(``tokens``, ``token_ids``) for a downstream ViT that consumes the token set directly.
+utility and privacy models (``f_T`` / ``f_B``) see that masked clip; the kept tokens themselves are
+also returned (``tokens``, ``token_ids``) for a downstream ViT that consumes the token set directly.
 
 Objective of the anonymizer phase (all weights are config values):
 
@@ -12,7 +12,7 @@ Objective of the anonymizer phase (all weights are config values):
 * ``act_cls_weight * CE(act_head(act_cls), y)``,
 * ``priv_cls_weight * BCE(priv_head(GRL(priv_cls)), privacy)``, the gradient reversal weight
   ramping DANN-style with training progress up to ``reversal_weight``,
-* the base's adversarial term through the frozen ``f_B`` on ``x_anon`` (``adversarial_loss``).
+* the base's adversarial term through the frozen privacy model on ``x_anon`` (``adversarial_loss``).
 
 Top-k is not differentiable, so the score is shaped through the CLS attention. With
 ``straight_through`` the hard mask passes the downstream gradient to the scores as if it were
@@ -59,7 +59,7 @@ class TokenPruningMethod(AnonymizationMethod):
             plainly, so the privacy CLS learns to find private evidence and ``a_priv`` marks it.
             ``reversal``: through a gradient-reversal layer whose weight ramps DANN-style up to
             ``reversal_weight`` (the public code's choice; it pushes ``a_priv`` away from private
-            evidence, see the README's measurements).
+            evidence, see the measurements in docs/methods.md).
         reversal_weight: final weight of the gradient reversal in ``reversal`` mode.
         straight_through: let the downstream losses reach the score through the hard mask.
         mask_temperature: temperature of the straight-through surrogate.
@@ -219,7 +219,7 @@ class TokenPruningMethod(AnonymizationMethod):
         anonymized = out["video"]
         return {
             "action_logits": self.utility(anonymized),
-            "privacy_logits": self.budget(anonymized),
+            "privacy_logits": self.privacy_model(anonymized),
             "act_cls_logits": out["act_cls_logits"],
             "priv_cls_logits": out["priv_cls_logits"],
         }

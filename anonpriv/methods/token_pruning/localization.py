@@ -1,4 +1,4 @@
-"""Where a token-pruning anonymizer keeps pixels, against ground-truth regions.
+"""Localization of a token-pruning anonymizer: where it keeps pixels, against ground-truth regions.
 
 The synthetic source gives, per clip, the pixels of the moving parts (``action_region``) and of the
 head, hair and torso (``privacy_region``; ``SyntheticSource(with_regions=True)``). A method that

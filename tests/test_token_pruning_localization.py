@@ -1,10 +1,10 @@
-"""The kept-region audit against hand-made masks and regions (the measurement the localization
-benchmark reports; see benchmarks/token_pruning_localization.py)."""
+"""The localization measures (kept-region overlap, CLS head quality) against hand-made masks and
+regions: the measurement the localization benchmark reports (benchmarks/token_pruning_localization.py)."""
 
 import pytest
 import torch
 
-from anonpriv.methods.token_pruning.audit import cls_head_quality, kept_region_overlap
+from anonpriv.methods.token_pruning.localization import cls_head_quality, kept_region_overlap
 
 
 class KeepLeftHalf:
