@@ -20,7 +20,7 @@ else
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: demo test install pretrain sweep benchmarks clean
+.PHONY: demo test install pretrain sweep regimes benchmarks clean
 
 install: $(STAMP)
 
@@ -47,6 +47,12 @@ pretrain: $(STAMP)
 # Table 1, Table 2 and the trade-off plot on the synthetic default (resumes; configs/sweep/synthetic.yaml).
 sweep: $(STAMP)
 	$(BIN)/anonpriv sweep --config configs/sweep/synthetic.yaml
+
+# The README's two-regime table: every method on the motion-only default (make sweep) and on the
+# appearance-rich synthetic_objects (configs/sweep/appearance.yaml), from the two sweeps' table1.csv.
+regimes: $(STAMP)
+	$(BIN)/python -m anonpriv.evaluation.regimes --regime "motion-only=results/table1.csv" \
+		--regime "appearance-rich=results/appearance/table1.csv" --out results/regimes.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

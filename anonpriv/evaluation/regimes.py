@@ -1,0 +1,122 @@
+"""One short table of every method on several data regimes, side by side.
+
+Each regime is a finished sweep's ``table1.csv`` (one row per method and seed). The table gives, per
+method and regime, top-1 and worst-case cMAP as mean ± std over seeds, so a user can see at a glance
+how the ranking of anonymizers changes with the data (the README's two-regime table is made this way):
+
+    python -m anonpriv.evaluation.regimes \\
+        --regime "motion-only=results/table1.csv" \\
+        --regime "appearance-rich=results/appearance/table1.csv" \\
+        --out results/regimes.md
+
+Standard library only. Methods appear in the order they are first met; a method a regime did not run
+gets ``-`` in that regime's cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from anonpriv.evaluation.tables import mean_std
+
+METRICS = ("top1", "cmap")
+REQUIRED_COLUMNS = ("method", "seed", "top1", "cmap")
+
+
+class RegimeFileError(ValueError):
+    """A regime's CSV is missing or is not a sweep's ``table1.csv``."""
+
+
+def read_regime(path: Path) -> dict[str, dict[str, list[float]]]:
+    """``{method: {"top1": [...], "cmap": [...], "seed": [...]}}`` from one ``table1.csv`` (values as
+    fractions, one entry per seed row)."""
+    if not path.is_file():
+        raise RegimeFileError(f"{path}: no such file; run that regime's sweep first "
+                              f"(anonpriv sweep --config configs/sweep/<regime>.yaml)")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RegimeFileError(f"{path}: not a sweep's table1.csv (no column {', '.join(missing)}); "
+                                  f"give the table1.csv written by anonpriv sweep")
+        methods: dict[str, dict[str, list[float]]] = {}
+        for line, row in enumerate(reader, start=2):
+            entry = methods.setdefault(row["method"], {"top1": [], "cmap": [], "seed": []})
+            try:
+                for metric in METRICS:
+                    entry[metric].append(float(row[metric]))
+                entry["seed"].append(float(row["seed"]))
+            except (TypeError, ValueError) as error:
+                raise RegimeFileError(f"{path}, line {line}: {error}") from None
+    if not methods:
+        raise RegimeFileError(f"{path}: no rows; the sweep has not finished any run yet")
+    return methods
+
+
+def _cell(values: Sequence[float] | None) -> str:
+    if not values:
+        return "-"
+    mean, std = mean_std(values)
+    return f"{100 * mean:.1f}" if math.isnan(std) else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def regime_table(regimes: Sequence[tuple[str, dict[str, dict[str, list[float]]]]]) -> str:
+    """The markdown table: one row per method, for each regime a top-1 and a worst-case cMAP column
+    (%, mean ± std over seeds), then the seed counts."""
+    methods: list[str] = []
+    for _, table in regimes:
+        methods += [m for m in table if m not in methods]
+    header = ["Method"]
+    for name, _ in regimes:
+        header += [f"{name}: top-1 (%) ↑", f"{name}: worst-case cMAP (%) ↓"]
+    header.append("seeds")
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
+    for method in methods:
+        cells = [method]
+        counts = []
+        for _, table in regimes:
+            entry = table.get(method)
+            cells += [_cell(entry and entry["top1"]), _cell(entry and entry["cmap"])]
+            counts.append(str(len(entry["seed"])) if entry else "-")
+        cells.append(" / ".join(counts))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_regime(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH/table1.csv, got {text!r}")
+    return name.strip(), Path(path.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m anonpriv.evaluation.regimes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--regime", action="append", type=_parse_regime, required=True,
+                        help="NAME=PATH: a regime's name and its sweep's table1.csv (repeat, in column order)")
+    parser.add_argument("--out", type=Path, default=None, help="write the table here (default: print it)")
+    args = parser.parse_args(argv)
+    try:
+        regimes = [(name, read_regime(path)) for name, path in args.regime]
+    except RegimeFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    sources = ", ".join(f"{name}: `{path}`" for name, path in args.regime)
+    text = (regime_table(regimes) + f"\nMean ± std over seeds (seeds per regime in the last column). "
+            f"Sources: {sources}.\n")
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
