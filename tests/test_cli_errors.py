@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-import pytest
+import lightning.pytorch  # noqa: F401  imported here, not inside a capsys test: Lightning binds its log
+import pytest              # handler to the sys.stderr of its first import, which capsys closes after that test
 
 from anonpriv.cli import main
 

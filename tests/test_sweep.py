@@ -117,6 +117,26 @@ def test_a_bad_sweep_file_is_one_line_naming_the_key_and_the_fix(case, tmp_path,
     assert expected in error, error
 
 
+def test_a_sweep_naming_a_renamed_option_or_a_moved_class_path_is_refused_before_any_run(tmp_path, capsys):
+    """The sweep builds its runs' Lightning CLIs itself, so it makes the CLI's check for stale names:
+    an override in the sweep file and a method config it points at are both read."""
+    config = tiny_sweep(tmp_path / "out")
+    config["methods"]["bdq"] = {"config": str(CONFIGS / "method" / "bdq.yaml"), "train": True,
+                                "overrides": {"budget_lr": 0.001}}
+    path = write_sweep(tmp_path, config)
+    assert main(["--config", str(path), "--dry-run"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "'budget_lr'" in error and "'privacy_lr'" in error, error
+
+    old_method = tmp_path / "old_bdq.yaml"  # a method config kept from before the baselines moved
+    old_method.write_text("class_path: baselines.BDQBaseline\n")
+    path = write_sweep(tmp_path, tiny_sweep(tmp_path / "out", methods={"bdq": {"config": str(old_method), "train": True}}))
+    assert main(["--config", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert str(old_method) in error and "'anonpriv.baselines.bdq.BDQBaseline'" in error, error
+    assert not (tmp_path / "out" / "runs").exists()  # refused before anything ran
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--jobs", "0"], "--jobs 0: jobs=0 must be a whole number"),
     (["--methods", "raw,bqd"], "--methods raw,bqd: unknown method 'bqd'"),

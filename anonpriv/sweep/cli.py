@@ -65,6 +65,20 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(map(shlex.quote, parts))
 
 
+def stale_name_error(plan) -> str | None:
+    """The CLI's check for a moved class path or a renamed option (anonpriv/cli/errors.py), over the
+    command line of every run in the plan and the config files it names: the sweep builds its runs'
+    Lightning CLIs itself, so without this a sweep file or method config naming ``budget_lr`` would only
+    fail inside each run's log."""
+    from anonpriv.cli.errors import moved_class_path_error
+
+    for args in dict.fromkeys(job.args for job in plan.jobs):
+        message = moved_class_path_error(list(args))
+        if message:
+            return message
+    return None
+
+
 def run(args: argparse.Namespace, log=print) -> int:
     from anonpriv.sweep.plan import build_plan, describe_plan
 
@@ -73,6 +87,9 @@ def run(args: argparse.Namespace, log=print) -> int:
         seeds=_items(args.seeds, "--seeds", int) if args.seeds is not None else None,
         out=args.out, jobs=args.jobs)
     plan = build_plan(config)
+    stale = stale_name_error(plan)
+    if stale:
+        raise SweepConfigError(stale)
     if args.dry_run:
         from anonpriv.sweep.runner import placeholders
 
