@@ -55,6 +55,17 @@ def test_a_longer_class_path_sharing_a_moved_prefix_is_not_flagged(tmp_path):
     assert moved_class_path_error(["fit", "--config", str(config)]) is None
 
 
+@pytest.mark.parametrize("form", ["--config PATH", "--config=PATH", "--model PATH"])
+def test_a_config_file_is_read_in_every_form_it_is_given(tmp_path, form):
+    from anonpriv.cli.errors import moved_class_path_error
+
+    config = tmp_path / "old.yaml"
+    config.write_text("model:\n  class_path: baselines.RawBaseline\n")
+    args = ["fit", *form.replace("PATH", str(config)).split(" "), "--trainer.max_epochs", "1"]
+    message = moved_class_path_error(args)
+    assert message and str(config) in message and "'anonpriv.baselines.raw.RawBaseline'" in message
+
+
 def test_a_config_naming_a_renamed_option_gets_the_new_name(tmp_path, capsys):
     old_config = tmp_path / "config.yaml"  # LightningCLI wrote budget_lr into every run's config.yaml
     old_config.write_text("model:\n  class_path: anonpriv.baselines.bdq.BDQBaseline\n  init_args:\n"

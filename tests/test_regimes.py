@@ -32,6 +32,7 @@ def test_table_gives_mean_and_sample_std_per_regime_and_dashes_for_methods_a_reg
     rows = {line.split(" | ")[0].strip("| "): line for line in lines[2:]}
     assert list(rows) == ["raw", "bdq", "blackening"]
     # raw, motion: mean 92.0, sample std 2.0 over 3 seeds; looks: 60.0 ± 14.1 over 2 seeds
+    assert lines[0].endswith("| seeds (motion / looks) |")
     assert rows["raw"] == "| raw | 92.0 ± 2.0 | 82.0 ± 2.0 | 60.0 ± 14.1 | 60.0 ± 0.0 | 3 / 2 |"
     assert rows["bdq"] == "| bdq | 100.0 | 70.0 | - | - | 1 / - |"  # one seed: no spread shown
     assert rows["blackening"] == "| blackening | - | - | 30.0 | 50.0 | - / 1 |"
@@ -41,7 +42,9 @@ def test_table_gives_mean_and_sample_std_per_regime_and_dashes_for_methods_a_reg
     (None, "no such file"),
     ("method,seed,top1\nraw,0,0.9\n", "no column cmap"),
     ("method,seed,top1,cmap\n", "no rows"),
-    ("method,seed,top1,cmap\nraw,0,high,0.8\n", "line 2"),
+    ("", "empty file"),
+    ("method,seed,top1,cmap\nraw,0,high,0.8\n", "line 2: column top1: 'high' is not a number"),
+    ("method,seed,top1,cmap\nraw,0,0.9,0.8\nraw,0,0.8,0.8\n", "line 3: a second row of 'raw' for seed 0"),
 ])
 def test_bad_regime_files_are_named_with_the_problem(tmp_path, capsys, content, message):
     path = tmp_path / "table1.csv"
@@ -65,8 +68,10 @@ def test_committed_two_regime_table_matches_the_sweeps_and_the_readme_shows_it(t
                          "--regime", f"appearance-rich={ROOT / 'results/appearance/table1.csv'}",
                          "--out", str(out)]) == 0
     fresh_rows = [line for line in out.read_text().splitlines() if line.startswith("|")]
-    committed = (ROOT / "results/regimes.md").read_text().splitlines()
+    committed = (ROOT / "results/regimes.md").read_text(encoding="utf-8").splitlines()
     assert fresh_rows == [line for line in committed if line.startswith("|")], "run `make regimes` and commit"
-    readme = (ROOT / "README.md").read_text().splitlines()
-    missing = [row for row in fresh_rows if row not in readme]
-    assert not missing, f"the README's two-regime table differs from results/regimes.md: {missing[:2]}"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert fresh_rows[0] in readme, "the README has no two-regime table (copy it from results/regimes.md)"
+    start = readme.index(fresh_rows[0])
+    end = next((i for i in range(start, len(readme)) if not readme[i].startswith("|")), len(readme))
+    assert readme[start:end] == fresh_rows, "the README's two-regime table differs from results/regimes.md"

@@ -55,10 +55,14 @@ def moved_class_path_error(args: list[str]) -> str | None:
     sources = [("the command line", " ".join(args))]
     for i, arg in enumerate(args):
         # a config file: after -c/--config, or given to any option as a YAML path (--model FILE, as the sweep does)
-        path = args[i + 1] if arg.startswith("-") and i + 1 < len(args) else (
-            arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else None)
-        is_config = arg.split("=", 1)[0] in ("-c", "--config") or (path or "").endswith((".yaml", ".yml"))
-        if path is not None and is_config and Path(path).is_file():
+        if arg.startswith("--") and "=" in arg:
+            option, path = arg.split("=", 1)
+        elif arg.startswith("-") and i + 1 < len(args):
+            option, path = arg, args[i + 1]
+        else:
+            continue
+        is_config = option in ("-c", "--config") or path.endswith((".yaml", ".yml"))
+        if is_config and Path(path).is_file():
             text = Path(path).read_text(errors="replace")  # comments may name old paths: not a config's use
             sources.append((path, "\n".join(line.split("#", 1)[0] for line in text.splitlines())))
     for where, text in sources:

@@ -36,23 +36,30 @@ def read_regime(path: Path) -> dict[str, dict[str, list[float]]]:
     """``{method: {"top1": [...], "cmap": [...], "seed": [...]}}`` from one ``table1.csv`` (values as
     fractions, one entry per seed row)."""
     if not path.is_file():
-        raise RegimeFileError(f"{path}: no such file; run that regime's sweep first "
-                              f"(anonpriv sweep --config configs/sweep/<regime>.yaml)")
-    with open(path, newline="") as fh:
+        raise RegimeFileError(f"{path}: no such file; run the sweep that writes it first "
+                              f"(anonpriv sweep --config configs/sweep/<file>.yaml)")
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if not reader.fieldnames:
+            raise RegimeFileError(f"{path}: empty file; give the table1.csv written by anonpriv sweep")
+        missing = [c for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
         if missing:
             raise RegimeFileError(f"{path}: not a sweep's table1.csv (no column {', '.join(missing)}); "
                                   f"give the table1.csv written by anonpriv sweep")
         methods: dict[str, dict[str, list[float]]] = {}
         for line, row in enumerate(reader, start=2):
             entry = methods.setdefault(row["method"], {"top1": [], "cmap": [], "seed": []})
-            try:
-                for metric in METRICS:
-                    entry[metric].append(float(row[metric]))
-                entry["seed"].append(float(row["seed"]))
-            except (TypeError, ValueError) as error:
-                raise RegimeFileError(f"{path}, line {line}: {error}") from None
+            values = {}
+            for column in ("seed", *METRICS):
+                try:
+                    values[column] = float(row[column])
+                except (TypeError, ValueError):
+                    raise RegimeFileError(f"{path}, line {line}: column {column}: {row[column]!r} is not a number") from None
+            if values["seed"] in entry["seed"]:
+                raise RegimeFileError(f"{path}, line {line}: a second row of {row['method']!r} for seed "
+                                      f"{row['seed']}; each method has one row per seed")
+            for column, value in values.items():
+                entry[column].append(value)
     if not methods:
         raise RegimeFileError(f"{path}: no rows; the sweep has not finished any run yet")
     return methods
@@ -74,7 +81,7 @@ def regime_table(regimes: Sequence[tuple[str, dict[str, dict[str, list[float]]]]
     header = ["Method"]
     for name, _ in regimes:
         header += [f"{name}: top-1 (%) ↑", f"{name}: worst-case cMAP (%) ↓"]
-    header.append("seeds")
+    header.append("seeds (" + " / ".join(name for name, _ in regimes) + ")")
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
     for method in methods:
         cells = [method]
@@ -107,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     sources = ", ".join(f"{name}: `{path}`" for name, path in args.regime)
-    text = (regime_table(regimes) + f"\nMean ± std over seeds (seeds per regime in the last column). "
+    text = (regime_table(regimes) + f"\nMean ± std over seeds (the seeds of each regime in the last column). "
             f"Sources: {sources}.\n")
     if args.out is None:
         print(text, end="")
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
     return 0
 

@@ -65,15 +65,16 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(map(shlex.quote, parts))
 
 
-def stale_name_error(plan) -> str | None:
-    """The CLI's check for a moved class path or a renamed option (anonpriv/cli/errors.py), over the
-    command line of every run in the plan and the config files it names: the sweep builds its runs'
-    Lightning CLIs itself, so without this a sweep file or method config naming ``budget_lr`` would only
-    fail inside each run's log."""
+def stale_name_error(sweep_file: Path, plan) -> str | None:
+    """The CLI's check for a moved class path or a renamed option (anonpriv/cli/errors.py) over the
+    sweep file (its overrides) and every config file its runs name, each file read once: the sweep
+    builds its runs' Lightning CLIs itself, so without this a sweep file or method config naming
+    ``budget_lr`` would only fail inside each run's log."""
     from anonpriv.cli.errors import moved_class_path_error
 
-    for args in dict.fromkeys(job.args for job in plan.jobs):
-        message = moved_class_path_error(list(args))
+    files = [str(sweep_file), *(arg for job in plan.jobs for arg in job.args if arg.endswith((".yaml", ".yml")))]
+    for path in dict.fromkeys(files):
+        message = moved_class_path_error(["--config", path])
         if message:
             return message
     return None
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace, log=print) -> int:
         seeds=_items(args.seeds, "--seeds", int) if args.seeds is not None else None,
         out=args.out, jobs=args.jobs)
     plan = build_plan(config)
-    stale = stale_name_error(plan)
+    stale = None if args.report_only else stale_name_error(args.config, plan)  # report-only runs nothing
     if stale:
         raise SweepConfigError(stale)
     if args.dry_run:
