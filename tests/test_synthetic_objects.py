@@ -10,6 +10,7 @@ from torch import nn
 from anonpriv.data.synthetic import PRIVACY_ATTRIBUTES
 from anonpriv.data.synthetic_objects import (
     FAMILIES,
+    OBJECT_COLORS,
     OBJECT_SPRITES,
     OBJECTS,
     SyntheticObjectsGenerator,
@@ -46,6 +47,29 @@ def test_classes_are_families_times_objects_and_knobs_are_checked():
                             (dict(attribute_visibility=1.5), "attribute_visibility"), (dict(object_cell=0), "object_cell")):
         with pytest.raises(ValueError, match=message):
             SyntheticObjectsGenerator(**kwargs)
+
+
+def test_the_knobs_change_how_much_the_object_tells():
+    """object_cell=2 draws each sprite cell as 2 x 2 pixels (4x the object's pixels); object_color_cue=1
+    gives every object its own colour (a class cue), where at 0 the colour is drawn from the shared palette."""
+    def object_pixels_and_own_colour(**knobs):
+        gen = SyntheticObjectsGenerator(num_frames=4, noise_std=0.0, **knobs)
+        pixels, own = [], []
+        for i in range(45):
+            clip = gen.render("train", i, with_regions=True)
+            region = clip["object_region"]
+            pixels.append(np.median([frame.sum() for frame in region if frame.any()]))
+            colours = clip["video"].transpose(1, 2, 3, 0)[region] / 255
+            colour = OBJECT_COLORS[OBJECTS.index(gen.object_of(clip["action"]))]
+            own.append(bool((np.abs(colours - colour).max(axis=1) < 0.05).any()))
+        return np.mean(pixels), np.mean(own)
+
+    pixels, own = object_pixels_and_own_colour()
+    big_pixels, _ = object_pixels_and_own_colour(object_cell=2)
+    cued_pixels, cued_own = object_pixels_and_own_colour(object_color_cue=1.0)
+    assert 3.5 < big_pixels / pixels < 4.5
+    assert cued_own == 1.0 and own < 0.5  # palette of 6, 2 colours per object: about 1/3 by chance
+    assert abs(cued_pixels - pixels) < 0.1 * pixels
 
 
 def test_a_family_shares_one_motion_law():
@@ -103,9 +127,10 @@ def test_masks_cover_the_object_and_the_object_is_not_the_person():
 
 # -- appearance alone tells a family's classes apart --------------------------------------------
 def _object_crops(gen, clips, split="train"):
-    """Per single-figure clip: the held object's 9 x 5 envelope in the first frame it is whole (3 x 7 x 5),
-    two frames with every envelope blacked out (3 x 2 x H x W), and the object's index."""
-    crops, blanked, labels = [], [], []
+    """Per single-figure clip: the held object's 9 x 5 envelope in the first frame it is whole (3 x 9 x 5),
+    two frames with every envelope blacked out (3 x 2 x H x W), the same two frames as drawn, and the
+    object's index."""
+    crops, blanked, drawn, labels = [], [], [], []
     index = 0
     while len(labels) < clips:
         clip = gen.render(split, index, with_regions=True)
@@ -121,10 +146,12 @@ def _object_crops(gen, clips, split="train"):
                 break
         else:
             continue
-        masked = video * ~env[None]
-        blanked.append(masked[:, [0, env.shape[0] // 2]])
+        frames = [0, env.shape[0] // 2]
+        blanked.append((video * ~env[None])[:, frames])
+        drawn.append(video[:, frames])
         labels.append(clip["action"] % gen.objects)
-    return (torch.from_numpy(np.stack(crops)), torch.from_numpy(np.stack(blanked)), torch.tensor(labels))
+    return (torch.from_numpy(np.stack(crops)), torch.from_numpy(np.stack(blanked)),
+            torch.from_numpy(np.stack(drawn)), torch.tensor(labels))
 
 
 def _train_eval(model, x, y, steps=300, lr=3e-3, test_share=0.3, batch=64):
@@ -149,19 +176,24 @@ def appearance_data():
 
 
 def test_the_object_tells_the_classes_apart_and_the_figure_without_it_does_not(appearance_data):
-    crops, blanked, labels = appearance_data
+    crops, blanked, drawn, labels = appearance_data
     chance = 1 / 3
     torch.manual_seed(0)
     on_object = _train_eval(nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Flatten(),
                                           nn.Linear(16 * 45, 3)), crops, labels)
-    torch.manual_seed(0)
-    frames = blanked.flatten(1, 2)  # 2 frames as 6 channels
-    on_figure = _train_eval(nn.Sequential(nn.Conv2d(frames.shape[1], 16, 3, stride=2, padding=1), nn.ReLU(),
-                                          nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
-                                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3)), frames, labels,
-                            steps=150, batch=32)
-    print(f"object's class from the object {on_object:.3f}, from the figure without it {on_figure:.3f}")
+
+    def frame_classifier():  # full-resolution features, max-pooled: it can find a few-pixel object anywhere
+        return nn.Sequential(nn.Conv2d(6, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+                             nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(16, 3))
+
+    # 2 frames as 6 channels. The control: the same classifier on the frames as drawn finds the object,
+    # so its failure on the frames without the object says the figure carries no class, not that it is weak.
+    on_frames = _train_eval(frame_classifier(), drawn.flatten(1, 2), labels, steps=150, batch=32)
+    on_figure = _train_eval(frame_classifier(), blanked.flatten(1, 2), labels, steps=150, batch=32)
+    print(f"object's class from the object {on_object:.3f}, from the frames {on_frames:.3f}, "
+          f"from the figure without the object {on_figure:.3f}")
     assert on_object > 0.9
+    assert on_frames > 0.8
     assert on_figure < chance + 0.12
 
 
