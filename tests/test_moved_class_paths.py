@@ -1,5 +1,5 @@
 """Checkpoints and configs that name a class by a path the baselines had before they moved under
-``anonpriv.baselines`` still load (:mod:`anonpriv.methods.class_paths`).
+``anonpriv.baselines`` still load (:mod:`anonpriv.methods.old_names`).
 
 A checkpoint records its class path twice: ``anonpriv_method`` (where the class was defined,
 ``baselines.raw.RawBaseline``) and LightningCLI's ``_class_path`` among the hyperparameters (the
@@ -16,7 +16,7 @@ import torch
 
 from anonpriv.evaluation import resolve_anonymizer
 from anonpriv.methods.catalog import CATALOG, find_method, short_name
-from anonpriv.methods.class_paths import MOVED_CLASS_PATHS, current_class_path
+from anonpriv.methods.old_names import MOVED_CLASS_PATHS, current_class_path
 from anonpriv.methods.registry import (
     MethodAnonymizer,
     build_method,

@@ -1,5 +1,5 @@
 """Checkpoints written while the privacy model was called ``budget`` load under the names now
-(:mod:`anonpriv.methods.renamed`): weights under ``budget.*`` and the option ``budget_lr``.
+(:mod:`anonpriv.methods.old_names`): weights under ``budget.*`` and the option ``budget_lr``.
 
 A tiny old-style checkpoint is made from a freshly built method (no training) by writing its
 ``privacy_model.*`` weights under ``budget.*`` and its ``privacy_lr`` as ``budget_lr``, then read
@@ -16,7 +16,7 @@ import torch
 from anonpriv.data import SyntheticSource, VideoPrivacyDataModule
 from anonpriv.evaluation import ProtocolEvaluation
 from anonpriv.methods.registry import MethodAnonymizer, build_method, load_checkpoint_anonymizer, load_method
-from anonpriv.methods.renamed import RENAMED_OPTIONS, RENAMED_SUBMODULES, current_options, current_state_dict_keys
+from anonpriv.methods.old_names import RENAMED_OPTIONS, RENAMED_SUBMODULES, current_options, current_state_dict_keys
 
 LABELS = {"num_actions": 3, "num_privacy": 2, "clip_shape": [8, 32, 32]}
 

@@ -45,12 +45,11 @@ def one_line_message(error: BaseException) -> str:
 
 def moved_class_path_error(args: list[str]) -> str | None:
     """A one-line error when a config file or an argument names a class path that has moved
-    (:data:`anonpriv.methods.class_paths.MOVED_CLASS_PATHS`, e.g. ``baselines.RawBaseline``) or an
-    option that was renamed (:data:`anonpriv.methods.renamed.RENAMED_OPTIONS`, ``budget_lr``), as a
+    (:data:`anonpriv.methods.old_names.MOVED_CLASS_PATHS`, e.g. ``baselines.RawBaseline``) or an
+    option that was renamed (:data:`anonpriv.methods.old_names.RENAMED_OPTIONS`, ``budget_lr``), as a
     config saved beside an old run does: jsonargparse would only say the module does not exist or
     the key is not accepted."""
-    from anonpriv.methods.class_paths import MOVED_CLASS_PATHS
-    from anonpriv.methods.renamed import RENAMED_OPTIONS
+    from anonpriv.methods.old_names import MOVED_CLASS_PATHS, RENAMED_OPTIONS
 
     sources = [("the command line", " ".join(args))]
     for i, arg in enumerate(args):
@@ -69,7 +68,7 @@ def moved_class_path_error(args: list[str]) -> str | None:
         for old, new in MOVED_CLASS_PATHS.items():
             if re.search(rf"(?<![\w.]){re.escape(old)}(?![\w.])", text):
                 return (f"{where} names the class path {old!r}, which is now {new!r} (the baselines are "
-                        f"installed as anonpriv.baselines); replace it there (anonpriv/methods/class_paths.py "
+                        f"installed as anonpriv.baselines); replace it there (anonpriv/methods/old_names.py "
                         "lists every moved path).")
         for old, new in RENAMED_OPTIONS.items():
             if re.search(rf"(?<![\w]){re.escape(old)}(?![\w])", text):

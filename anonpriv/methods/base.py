@@ -25,7 +25,7 @@ the batch than its clip (blackening: the synthetic renderer's person mask) overr
 Validation and test steps return what :class:`~anonpriv.metrics.PrivacyUtilityMetrics` reads.
 
 Checkpoints written while the privacy model was called ``budget`` (state-dict keys ``budget.*``,
-option ``budget_lr``) load under the names above (:mod:`anonpriv.methods.renamed`).
+option ``budget_lr``) load under the names above (:mod:`anonpriv.methods.old_names`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anonpriv.methods.renamed import RENAMED_SUBMODULES, current_state_dict_keys
+from anonpriv.methods.old_names import RENAMED_SUBMODULES, current_state_dict_keys
 from anonpriv.models import create_privacy_model, create_utility_model
 
 LossTerms = dict[str, torch.Tensor]
@@ -370,5 +370,5 @@ class AnonymizationMethod(pl.LightningModule):
 
 def _read_renamed_submodules(method: AnonymizationMethod, state_dict: dict, prefix: str, *args) -> None:
     """Load pre-hook of every method: entries of a checkpoint written under an old submodule name
-    (``budget.*``) are read as the submodule's name now (:mod:`anonpriv.methods.renamed`)."""
+    (``budget.*``) are read as the submodule's name now (:mod:`anonpriv.methods.old_names`)."""
     current_state_dict_keys(state_dict, prefix, method.renamed_submodules)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from anonpriv.methods.class_paths import current_class_path
+from anonpriv.methods.old_names import current_class_path
 
 #: The options every method takes (those of :class:`~anonpriv.methods.AnonymizationMethod` but
 #: ``anonymizer``). They configure training; of them only ``clip_shape`` (and, for a model with

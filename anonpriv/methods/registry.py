@@ -3,7 +3,7 @@
 The methods and their names are those of the catalog (:mod:`anonpriv.methods.catalog`). Importing
 this module costs no more than torch: the method classes (LightningModules) and Lightning itself are
 imported when a method is built or loaded. A class path read from a checkpoint may be one the
-baselines had before they moved under ``anonpriv.baselines`` (:mod:`anonpriv.methods.class_paths`).
+baselines had before they moved under ``anonpriv.baselines`` (:mod:`anonpriv.methods.old_names`).
 
 Anonymizing needs a method's anonymizer ``f_A`` alone, and every catalog entry names a torch-only
 builder of it: :func:`build_anonymizer` builds it by name from the method's own options, and
@@ -26,8 +26,7 @@ import torch
 from torch import nn
 
 from anonpriv.methods.catalog import CATALOG, COMMON_OPTIONS, MethodSpec, find_method
-from anonpriv.methods.class_paths import current_class_path
-from anonpriv.methods.renamed import current_options
+from anonpriv.methods.old_names import current_class_path, current_options
 
 if TYPE_CHECKING:
     from anonpriv.methods.base import AnonymizationMethod
@@ -74,7 +73,7 @@ def read_checkpoint(checkpoint_path: str | Path, map_location: str | torch.devic
     ``anonpriv fit`` (or any Trainer), read with torch alone.
 
     The init arguments are the plain hyperparameters saved in the checkpoint, under their names now
-    (:func:`~anonpriv.methods.renamed.current_options`), with any weights source they name dropped:
+    (:func:`~anonpriv.methods.old_names.current_options`), with any weights source they name dropped:
     the checkpoint's weights replace the anonymizer's initialisation, so a ``pretrained_file`` it was
     once initialised from is not read and 2D weights are not downloaded again (the scale they
     brought is in ``input_mean`` / ``input_std``).
