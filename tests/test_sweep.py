@@ -23,7 +23,7 @@ from anonpriv.sweep.plan import build_plan
 EXPECTED = {
     "synthetic": (18, 36),  # Table 1: 8 rows x 3 seeds, 3 learned x 3; Table 2 (novel): 4 x 3, 3 x 3 of its own
     "faces": (9, 24),  # 8 rows x 3 seeds, 3 learned x 3
-    "quick": (12, 20),  # 6 rows x 2 seeds + 4 x 2 novel; 3 x 2 + 3 x 2
+    "quick": (12, 22),  # 7 rows x 2 seeds + 4 x 2 novel; 3 x 2 + 3 x 2
     "paper": (27, 105),  # 9 rows x 3 datasets x 3 seeds + 4 x 2 directions x 3; 3 learned x 3 datasets x 3
     "appearance_calibration": (0, 15),  # 5 training-free rows x 3 seeds
     "appearance": (18, 48),  # 8 rows x 3 seeds + 4 x 2 directions x 3; 3 learned x 2 datasets x 3
