@@ -1,20 +1,9 @@
 """benchmarks/appearance_kept_regions.py: the kept shares per region, against hand-made masks and regions."""
 
 import torch
+from test_token_pruning_localization import KeepLeftHalf  # stands in for a method: keeps the left half
 
 from benchmarks.appearance_kept_regions import kept_shares
-
-
-class KeepLeftHalf:
-    """Stands in for a method: keeps the left half of every frame."""
-
-    def eval(self):
-        return self
-
-    def anonymizer_outputs(self, video):
-        mask = torch.zeros(video.shape[0], 1, *video.shape[2:])
-        mask[..., : video.shape[-1] // 2] = 1.0
-        return {"video": video * mask, "mask": mask}
 
 
 def _regions(columns, clips=2, size=4):
