@@ -9,7 +9,7 @@ how the ranking of anonymizers changes with the data (the README's two-regime ta
         --regime "appearance-rich=results/appearance/table1.csv" \\
         --out results/regimes.md
 
-Standard library only. Methods appear in the order they are first met; a method a regime did not run
+Standard library only (with the sweep's own summaries, anonpriv.evaluation.tables). Methods appear in the order they are first met; a method a regime did not run
 gets ``-`` in that regime's cells.
 """
 
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from anonpriv.evaluation.tables import mean_std
+from anonpriv.evaluation.tables import ResultRow, mean_std_text, summarize
 
 METRICS = ("top1", "cmap")
 REQUIRED_COLUMNS = ("method", "seed", "top1", "cmap")
@@ -32,9 +32,9 @@ class RegimeFileError(ValueError):
     """A regime's CSV is missing or is not a sweep's ``table1.csv``."""
 
 
-def read_regime(path: Path) -> dict[str, dict[str, list[float]]]:
-    """``{method: {"top1": [...], "cmap": [...], "seed": [...]}}`` from one ``table1.csv`` (values as
-    fractions, one entry per seed row)."""
+def read_regime(path: Path) -> list[ResultRow]:
+    """The rows of one ``table1.csv``, one per method and seed (scores as fractions; ``f1`` NaN where
+    the file has no such column)."""
     if not path.is_file():
         raise RegimeFileError(f"{path}: no such file; run the sweep that writes it first "
                               f"(anonpriv sweep --config configs/sweep/<file>.yaml)")
@@ -46,50 +46,46 @@ def read_regime(path: Path) -> dict[str, dict[str, list[float]]]:
         if missing:
             raise RegimeFileError(f"{path}: not a sweep's table1.csv (no column {', '.join(missing)}); "
                                   f"give the table1.csv written by anonpriv sweep")
-        methods: dict[str, dict[str, list[float]]] = {}
+        rows: list[ResultRow] = []
+        seen: set[tuple[str, float]] = set()
         for line, row in enumerate(reader, start=2):
-            entry = methods.setdefault(row["method"], {"top1": [], "cmap": [], "seed": []})
             values = {}
             for column in ("seed", *METRICS):
                 try:
                     values[column] = float(row[column])
                 except (TypeError, ValueError):
                     raise RegimeFileError(f"{path}, line {line}: column {column}: {row[column]!r} is not a number") from None
-            if values["seed"] in entry["seed"]:
+            if (row["method"], values["seed"]) in seen:  # summarize() refuses it too, without the line
                 raise RegimeFileError(f"{path}, line {line}: a second row of {row['method']!r} for seed "
                                       f"{row['seed']}; each method has one row per seed")
-            for column, value in values.items():
-                entry[column].append(value)
-    if not methods:
+            seen.add((row["method"], values["seed"]))
+            rows.append(ResultRow(name=row["method"], top1=values["top1"], cmap=values["cmap"],
+                                  f1=float(row.get("f1") or math.nan), seed=int(values["seed"])))
+    if not rows:
         raise RegimeFileError(f"{path}: no rows; the sweep has not finished any run yet")
-    return methods
+    return rows
 
 
-def _cell(values: Sequence[float] | None) -> str:
-    if not values:
-        return "-"
-    mean, std = mean_std(values)
-    return f"{100 * mean:.1f}" if math.isnan(std) else f"{100 * mean:.1f} ± {100 * std:.1f}"
-
-
-def regime_table(regimes: Sequence[tuple[str, dict[str, dict[str, list[float]]]]]) -> str:
+def regime_table(regimes: Sequence[tuple[str, Sequence[ResultRow]]]) -> str:
     """The markdown table: one row per method, for each regime a top-1 and a worst-case cMAP column
-    (%, mean ± std over seeds), then the seed counts."""
-    methods: list[str] = []
-    for _, table in regimes:
-        methods += [m for m in table if m not in methods]
+    (%, mean ± std over seeds, as the sweep's own tables summarize them), then the seed counts."""
+    summaries = [(name, {s.name: s for s in summarize(rows)}) for name, rows in regimes]
+    methods = list(dict.fromkeys(method for _, by_name in summaries for method in by_name))
     header = ["Method"]
     for name, _ in regimes:
         header += [f"{name}: top-1 (%) ↑", f"{name}: worst-case cMAP (%) ↓"]
     header.append("seeds (" + " / ".join(name for name, _ in regimes) + ")")
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
     for method in methods:
-        cells = [method]
-        counts = []
-        for _, table in regimes:
-            entry = table.get(method)
-            cells += [_cell(entry and entry["top1"]), _cell(entry and entry["cmap"])]
-            counts.append(str(len(entry["seed"])) if entry else "-")
+        cells, counts = [method], []
+        for _, by_name in summaries:
+            summary = by_name.get(method)
+            if summary is None:
+                cells += ["-", "-"]
+                counts.append("-")
+                continue
+            cells += [mean_std_text(summary.mean[m], summary.std[m], 100, 1) for m in METRICS]
+            counts.append(str(summary.n))
         cells.append(" / ".join(counts))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

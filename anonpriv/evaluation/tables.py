@@ -199,7 +199,7 @@ def _pct(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def _mean_std_text(mean: float, std: float, scale: float, digits: int) -> str:
+def mean_std_text(mean: float, std: float, scale: float, digits: int) -> str:
     """``mean ± std`` scaled (``mean`` alone when std is NaN, i.e. one seed; ``n/a`` when mean is NaN)."""
     if math.isnan(mean):
         return "n/a"
@@ -210,7 +210,7 @@ def _mean_std_text(mean: float, std: float, scale: float, digits: int) -> str:
 def _cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
     if metric not in summary.mean:  # an optional metric this method's rows did not measure
         return "n/a"
-    return _mean_std_text(summary.mean[metric], summary.std[metric], scale, digits)
+    return mean_std_text(summary.mean[metric], summary.std[metric], scale, digits)
 
 
 def _delta_cell(summary: SeedSummary, metric: str, scale: float, digits: int) -> str:
@@ -291,7 +291,7 @@ def attribute_table(rows: Sequence[ResultRow], title: str = "") -> str:
 
     def cell(method: str, attribute: str, which: int, scale: float, digits: int) -> str:
         values = [score[which][attribute] for score in scores if score[0] == method and attribute in score[which]]
-        return _mean_std_text(*mean_std(values), scale, digits) if values else "n/a"
+        return mean_std_text(*mean_std(values), scale, digits) if values else "n/a"
 
     lines = [f"**{title}**", ""] if title else []
     lines += [
