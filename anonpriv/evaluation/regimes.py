@@ -9,8 +9,9 @@ how the ranking of anonymizers changes with the data (the README's two-regime ta
         --regime "appearance-rich=results/appearance/table1.csv" \\
         --out results/regimes.md
 
-Standard library only (with the sweep's own summaries, anonpriv.evaluation.tables). Methods appear in the order they are first met; a method a regime did not run
-gets ``-`` in that regime's cells.
+Standard library only; the means and spreads are the sweep's own (:func:`anonpriv.evaluation.tables.summarize`).
+Methods appear in the order they are first met; a method a regime did not run gets ``-`` in that
+regime's cells.
 """
 
 from __future__ import annotations
